@@ -1,0 +1,1 @@
+"""The HTTP API: thin routers that parse, call one engine function, and render."""

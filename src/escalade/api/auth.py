@@ -1,0 +1,39 @@
+"""Bearer-token authentication and scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import HTTPException, Request
+
+from escalade.engine.service import Escalade, Principal
+
+
+def service(request: Request) -> Escalade:
+    escalade: Escalade = request.app.state.escalade
+    return escalade
+
+
+def requires(scope: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency that admits a token whose scope grants `scope`."""
+
+    async def check(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token:
+            raise HTTPException(
+                401,
+                "missing bearer token: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        principal = service(request).authenticate(token.strip())
+        if principal is None:
+            raise HTTPException(
+                401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if not principal.may(scope):
+            raise HTTPException(403, f"token scope '{principal.scope}' may not do this ({scope})")
+        return principal
+
+    return check

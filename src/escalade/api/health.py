@@ -1,0 +1,93 @@
+"""Health, Prometheus metrics, and the running policy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from escalade.api.auth import requires, service
+from escalade.api.errors import problem
+from escalade.api.responses import JSONResponse
+from escalade.domain.policy_loader import PolicyError
+from escalade.engine.service import Principal
+from escalade.storage import deliveries, incidents, timers
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz(request: Request) -> Response:
+    """200 when the database answers and the engine (if this process runs one) is alive."""
+    escalade = service(request)
+
+    def probe() -> None:
+        with escalade.reader.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        await anyio.to_thread.run_sync(probe)
+    except SQLAlchemyError as exc:
+        return problem(503, "unhealthy", f"database: {type(exc).__name__}")
+    engine = request.app.state.engine_alive
+    if engine is not None and not engine():
+        return problem(503, "unhealthy", "engine thread stopped")
+    return JSONResponse({"status": "ok", "policy": escalade.policy.digest[:12]})
+
+
+@router.get("/metrics", tags=["operations"])
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    escalade = service(request)
+
+    def gather() -> str:
+        with escalade.reader.connect() as conn:
+            open_incidents = len(incidents.listing(conn, status="open", limit=100_000))
+            pending = timers.pending(conn)
+            by_status = deliveries.counts(conn)
+        lines = [
+            "# HELP escalade_incidents_open Incidents not yet resolved.",
+            "# TYPE escalade_incidents_open gauge",
+            f"escalade_incidents_open {open_incidents}",
+            "# HELP escalade_timers_pending Escalation timers waiting to fire.",
+            "# TYPE escalade_timers_pending gauge",
+            f"escalade_timers_pending {pending}",
+            "# HELP escalade_deliveries Outbox rows by status.",
+            "# TYPE escalade_deliveries gauge",
+        ]
+        for status in ("pending", "delivered", "failed"):
+            lines.append(f'escalade_deliveries{{status="{status}"}} {by_status.get(status, 0)}')
+        return "\n".join(lines) + "\n"
+
+    body = await anyio.to_thread.run_sync(gather)
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+@router.get("/v1/policy", tags=["policy"])
+async def show_policy(
+    request: Request, _: Annotated[Principal, Depends(requires("viewer"))]
+) -> Response:
+    loaded = service(request).policy
+    return JSONResponse({"source": loaded.source, "digest": loaded.digest})
+
+
+@router.post("/v1/policy/reload", tags=["policy"])
+async def reload_policy(
+    request: Request, _: Annotated[Principal, Depends(requires("admin"))]
+) -> Response:
+    """Load the policy file again. A broken file is reported and the old policy stays."""
+    escalade = service(request)
+    try:
+        loaded = await anyio.to_thread.run_sync(escalade.policies.reload)
+    except PolicyError as exc:
+        return problem(
+            422,
+            "invalid_policy",
+            f"policy not reloaded; still running {escalade.policy.digest[:12]}",
+            errors=[str(i) for i in exc.issues],
+        )
+    return JSONResponse({"source": loaded.source, "digest": loaded.digest})

@@ -1,0 +1,118 @@
+"""The composition root: `create_app(settings)` wires everything together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from escalade import __version__
+from escalade.api import health, incidents, signals
+from escalade.api.errors import field_path, problem
+from escalade.api.responses import JSONResponse
+from escalade.channels.registry import Senders
+from escalade.engine.batcher import GroupCommitter
+from escalade.engine.service import Escalade
+from escalade.engine.worker import Worker
+from escalade.settings import Settings
+
+log = logging.getLogger("escalade.app")
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
+    escalade = escalade or Escalade(
+        settings.database_url, settings.policy, admin_token=settings.admin_token
+    )
+    committer = GroupCommitter(escalade.ingest)
+    senders = Senders()
+    stop = threading.Event()
+    worker = Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake)
+    thread: threading.Thread | None = None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        nonlocal thread
+        await committer.start()
+        if settings.run_engine:
+            thread = threading.Thread(target=worker.run, args=(stop,), name="escalade-worker")
+            thread.start()
+        log.info("server.started", extra={"policy": escalade.policy.source})
+        try:
+            yield
+        finally:
+            stop.set()
+            escalade.wake.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            await committer.stop()
+            senders.close()
+            escalade.close()
+
+    app = FastAPI(
+        title="Escalade",
+        version=__version__,
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.escalade = escalade
+    app.state.committer = committer
+    alive: Callable[[], bool] | None = (
+        (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
+    )
+    app.state.engine_alive = alive
+    app.include_router(signals.router)
+    app.include_router(incidents.router)
+    app.include_router(health.router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
+        response: Response = await call_next(request)  # type: ignore[misc]
+        response.headers.update(_SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> Response:
+        return _with_headers(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": field_path(tuple(e["loc"])), "message": str(e["msg"])} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "(request)", "message": "invalid"}
+        return problem(
+            422, "invalid_request", f"{first['field']}: {first['message']}", errors=errors
+        )
+
+    return app
+
+
+def _error_name(status: int) -> str:
+    return {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "error")
+
+
+def _with_headers(exc: HTTPException) -> Response:
+    response = problem(exc.status_code, _error_name(exc.status_code), str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `escalade serve --workers N` (each process reads the environment)."""
+    settings = Settings.from_env()
+    return create_app(replace(settings, run_engine=os.environ.get("ESCALADE_RUN_ENGINE") == "1"))

@@ -1,0 +1,1 @@
+"""Outbound delivery: one module per channel type, one `Sender` protocol."""

@@ -1,0 +1,60 @@
+"""Senders for the channels a policy defines, rebuilt when the policy changes."""
+
+from __future__ import annotations
+
+import threading
+from typing import TextIO
+
+from escalade.channels.base import Failed, Message, Result, Sender
+from escalade.channels.console import ConsoleSender
+from escalade.channels.webhook import WebhookSender
+from escalade.domain.policy import Channel, Policy
+
+
+class UnsupportedSender:
+    """A channel type this build cannot deliver to: every attempt fails visibly."""
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+
+    def send(self, message: Message) -> Result:
+        return Failed(f"channel type {self._kind!r} cannot deliver yet in this version")
+
+    def close(self) -> None:
+        return None
+
+
+def build(channel: Channel, console: TextIO | None = None) -> Sender:
+    if channel.type == "console":
+        return ConsoleSender(console)
+    if channel.type == "webhook":
+        timeout = channel.timeout.seconds if channel.timeout else 5.0
+        return WebhookSender(channel.url, channel.secret, timeout=float(timeout))
+    return UnsupportedSender(channel.type)
+
+
+class Senders:
+    """One sender per channel id, for the policy they were built from."""
+
+    def __init__(self, console: TextIO | None = None) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+        self._policy: Policy | None = None
+        self._senders: dict[str, Sender] = {}
+
+    def for_channel(self, policy: Policy, channel_id: str) -> Sender | None:
+        with self._lock:
+            if policy is not self._policy:
+                old = self._senders
+                self._senders = {cid: build(c, self._console) for cid, c in policy.channels.items()}
+                self._policy = policy
+                for sender in old.values():
+                    sender.close()
+            return self._senders.get(channel_id)
+
+    def close(self) -> None:
+        with self._lock:
+            for sender in self._senders.values():
+                sender.close()
+            self._senders = {}
+            self._policy = None

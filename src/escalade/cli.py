@@ -1,0 +1,390 @@
+"""The `escalade` command."""
+
+from __future__ import annotations
+
+import os
+import signal as signals_
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from escalade import logs
+from escalade.settings import Settings
+
+_URL = click.option(
+    "--url",
+    envvar="ESCALADE_URL",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="Escalade server URL.",
+)
+_TOKEN = click.option(
+    "--token",
+    envvar="ESCALADE_TOKEN",
+    default=None,
+    help="API token (default: $ESCALADE_TOKEN, then $ESCALADE_ADMIN_TOKEN).",
+)
+
+
+def _settings(policy: str | None, db: str | None) -> Settings:
+    settings = Settings.from_env()
+    if policy:
+        settings = replace(settings, policy=Path(policy))
+    if db:
+        settings = replace(settings, database_url=db)
+    return settings
+
+
+@click.group()
+@click.version_option(package_name="escalade")
+def main() -> None:
+    """Escalade: escalation and incident response for AI products."""
+
+
+@main.command()
+@click.option("--policy", help="Policy file or directory [env ESCALADE_POLICY].")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+@click.option("--host", help="Listen address [env ESCALADE_HOST].")
+@click.option("--port", type=int, help="Listen port [env ESCALADE_PORT].")
+@click.option("--workers", type=int, default=1, show_default=True, help="API processes.")
+@click.option("--no-engine", is_flag=True, help="Serve the API only; run `escalade worker` apart.")
+def serve(
+    policy: str | None,
+    db: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    no_engine: bool,
+) -> None:
+    """Run the API server (and, unless --no-engine, the engine)."""
+    import uvicorn
+
+    from escalade.storage.database import connect
+    from escalade.storage.migrate import upgrade
+
+    logs.configure()
+    settings = _settings(policy, db)
+    settings = replace(
+        settings, host=host or settings.host, port=port or settings.port, run_engine=not no_engine
+    )
+    upgrade_engine = connect(settings.database_url)
+    upgrade(upgrade_engine)
+    upgrade_engine.dispose()
+    if workers > 1:
+        os.environ.update(_env_of(settings))
+        click.echo(f"Escalade listening on http://{settings.host}:{settings.port}/", err=True)
+        uvicorn.run(
+            "escalade.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="warning",
+        )
+        return
+    app = _build_app(settings)
+    if app is None:
+        sys.exit(1)
+    click.echo(f"Escalade listening on http://{settings.host}:{settings.port}/", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+
+
+def _env_of(settings: Settings) -> dict[str, str]:
+    env = {
+        "ESCALADE_DATABASE_URL": settings.database_url,
+        "ESCALADE_POLICY": str(settings.policy),
+        "ESCALADE_RUN_ENGINE": "1" if settings.run_engine else "0",
+    }
+    if settings.admin_token:
+        env["ESCALADE_ADMIN_TOKEN"] = settings.admin_token
+    return env
+
+
+def _build_app(settings: Settings) -> Any:
+    from escalade.app import create_app
+    from escalade.domain.policy_loader import PolicyError
+
+    try:
+        app = create_app(settings)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        click.echo("escalade: the policy has errors; not starting", err=True)
+        return None
+    escalade = app.state.escalade
+
+    def reload(*_: object) -> None:
+        try:
+            loaded = escalade.policies.reload()
+            click.echo(f"escalade: policy reloaded ({loaded.digest[:12]})", err=True)
+        except PolicyError as exc:
+            for issue in exc.issues:
+                click.echo(str(issue), err=True)
+            click.echo("escalade: policy NOT reloaded; the previous one keeps running", err=True)
+
+    if threading.current_thread() is threading.main_thread():
+        signals_.signal(signals_.SIGHUP, reload)
+    return app
+
+
+@main.command()
+@click.option("--policy", help="Policy file or directory [env ESCALADE_POLICY].")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def worker(policy: str | None, db: str | None) -> None:
+    """Run the engine only: timers, escalations, deliveries."""
+    from escalade.channels.registry import Senders
+    from escalade.engine.service import Escalade
+    from escalade.engine.worker import Worker
+
+    logs.configure()
+    settings = _settings(policy, db)
+    escalade = Escalade(settings.database_url, settings.policy)
+    stop = threading.Event()
+
+    def halt(*_: object) -> None:
+        stop.set()
+        escalade.wake.set()
+
+    signals_.signal(signals_.SIGTERM, halt)
+    signals_.signal(signals_.SIGINT, halt)
+    senders = Senders()
+    Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake).run(stop)
+    senders.close()
+    escalade.close()
+
+
+@main.command()
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def migrate(db: str | None) -> None:
+    """Bring the database schema up to date."""
+    from escalade.storage.database import connect
+    from escalade.storage.migrate import current_revision, upgrade
+
+    engine = connect(_settings(None, db).database_url)
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@main.command()
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+@click.option("--name", default="admin", show_default=True)
+def init(db: str | None, name: str) -> None:
+    """Create the database and the first admin token (printed once)."""
+    from escalade.storage import tokens
+    from escalade.storage.database import connect
+    from escalade.storage.migrate import upgrade
+
+    settings = _settings(None, db)
+    engine = connect(settings.database_url)
+    upgrade(engine)
+    token_id, token = _store_token(engine, name, "admin", settings.admin_token)
+    engine.dispose()
+    if settings.admin_token:
+        click.echo(f"database ready; stored ESCALADE_ADMIN_TOKEN as admin token {token_id}")
+    else:
+        click.echo("database ready. Admin token (shown once, store it safely):")
+        click.echo(token)
+    del tokens
+
+
+def _store_token(engine: Any, name: str, scope: str, token: str | None) -> tuple[str, str]:
+    from datetime import UTC, datetime
+
+    from escalade.engine.ids import new_id, new_token
+    from escalade.storage import tokens
+
+    now = datetime.now(UTC)
+    token = token or new_token()
+    token_id = new_id("tok", now)
+    with engine.begin() as conn:
+        if tokens.find(conn, token) is not None:
+            return "(already stored)", token
+        tokens.create(conn, token_id=token_id, name=name, token=token, scope=scope, now=now)
+    return token_id, token
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(["admin", "responder", "viewer", "ingest"]),
+    default="responder",
+    show_default=True,
+)
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def token_create(name: str, scope: str, db: str | None) -> None:
+    """Create a token for NAME and print it once."""
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    _, value = _store_token(engine, name, scope, None)
+    engine.dispose()
+    click.echo(value)
+
+
+@main.group()
+def policy() -> None:
+    """Check policies."""
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
+def policy_check(file: Path) -> None:
+    """Validate FILE; print `file:line:col: message` per error; exit 1 when invalid."""
+    from escalade.domain.policy_loader import PolicyError
+    from escalade.engine.policies import load
+
+    try:
+        loaded = load(file)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue))
+        click.echo(f"{len(exc.issues)} error(s) in {file}", err=True)
+        sys.exit(1)
+    p = loaded.policy
+    click.echo(
+        f"{file}: ok ({len(p.rules)} rules, {len(p.tiers)} tiers, {len(p.ladders)} ladders, "
+        f"{len(p.people)} people)"
+    )
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint=what)
+        out[key] = value
+    return out
+
+
+@main.group()
+def signal() -> None:
+    """Send signals."""
+
+
+@signal.command("send")
+@click.option("--kind", required=True)
+@click.option("--source")
+@click.option("--subject", "subject", multiple=True, help="key=value, e.g. model=credit-v7")
+@click.option("--label", "label", multiple=True, help="key=value, e.g. env=production")
+@click.option("--value", type=float)
+@click.option("--summary")
+@click.option("--id", "signal_id")
+@click.option("--dedup-key")
+@_URL
+@_TOKEN
+def signal_send(
+    kind: str,
+    source: str | None,
+    subject: tuple[str, ...],
+    label: tuple[str, ...],
+    value: float | None,
+    summary: str | None,
+    signal_id: str | None,
+    dedup_key: str | None,
+    url: str,
+    token: str | None,
+) -> None:
+    """Send one signal to a running server."""
+    body: dict[str, Any] = {
+        "kind": kind,
+        "subject": _pairs(subject, "--subject"),
+        "labels": _pairs(label, "--label"),
+    }
+    for key, val in (
+        ("source", source),
+        ("value", value),
+        ("summary", summary),
+        ("id", signal_id),
+        ("dedup_key", dedup_key),
+    ):
+        if val is not None:
+            body[key] = val
+    _client_call(url, token, lambda c: c.send_signals(body))
+
+
+def _client_call(url: str, token: str | None, call: Any) -> None:
+    from escalade.sdk import EscaladeClient, EscaladeError
+
+    with EscaladeClient(url, token) as client:
+        try:
+            result = call(client)
+        except EscaladeError as exc:
+            click.echo(f"escalade: {exc}", err=True)
+            if isinstance(exc.body, dict):
+                for error in exc.body.get("errors", []):
+                    click.echo(f"  {error}", err=True)
+            sys.exit(1)
+    click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+@main.group()
+def incidents() -> None:
+    """List, show, acknowledge and resolve incidents."""
+
+
+@incidents.command("list")
+@click.option("--status", type=click.Choice(["open", "triggered", "acknowledged", "resolved"]))
+@click.option("--tier")
+@click.option("--limit", type=int, default=50)
+@_URL
+@_TOKEN
+def incidents_list(
+    status: str | None, tier: str | None, limit: int, url: str, token: str | None
+) -> None:
+    """Newest first."""
+    from escalade.sdk import EscaladeClient, EscaladeError
+
+    with EscaladeClient(url, token) as client:
+        try:
+            found = client.incidents(status=status, tier=tier, limit=limit)
+        except EscaladeError as exc:
+            click.echo(f"escalade: {exc}", err=True)
+            sys.exit(1)
+    for i in found:
+        click.echo(
+            f"{i['id']}  {i['status']:<12} {i['tier']:<6} rung {i['ladder']['rung']}  "
+            f"{i['opened_at'][:19]}  {i['title']}"
+        )
+
+
+@incidents.command("show")
+@click.argument("incident_id")
+@_URL
+@_TOKEN
+def incidents_show(incident_id: str, url: str, token: str | None) -> None:
+    """An incident with its timeline."""
+    _client_call(url, token, lambda c: c.incident(incident_id))
+
+
+for _verb, _help in (("ack", "acknowledge"), ("resolve", "resolve"), ("escalate", "escalate")):
+
+    def _make(verb: str, doc: str) -> None:
+        @incidents.command(verb, help=f"{doc.capitalize()} an incident.")
+        @click.argument("incident_id")
+        @click.option("--by", help="Who acts (default: the token's name).")
+        @click.option("--note")
+        @_URL
+        @_TOKEN
+        def _cmd(
+            incident_id: str, by: str | None, note: str | None, url: str, token: str | None
+        ) -> None:
+            _client_call(url, token, lambda c: c.act(incident_id, doc, by, note))
+
+    _make(_verb, _help)
+
+
+if __name__ == "__main__":
+    main()

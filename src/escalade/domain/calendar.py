@@ -1,0 +1,43 @@
+"""Adding policy durations to instants, in a time zone, across weekends and DST.
+
+Calendar durations ("5m", "2d") are exact elapsed time. Business-day durations
+("4bd") count working days in the policy's time zone: the result keeps the
+local time of day of the start and skips weekends and the given holidays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from escalade.domain.durations import Duration
+
+_SATURDAY = 5
+
+
+def is_business_day(day: date, holidays: Collection[date] = ()) -> bool:
+    return day.weekday() < _SATURDAY and day not in holidays
+
+
+def add_duration(
+    start: datetime,
+    duration: Duration,
+    tz: ZoneInfo,
+    holidays: Collection[date] = (),
+) -> datetime:
+    """`start` plus `duration`; `start` must be timezone-aware."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    result = start + timedelta(seconds=duration.seconds)
+    if duration.business_days:
+        local = result.astimezone(tz)
+        day = local.date()
+        remaining = duration.business_days
+        while remaining:
+            day += timedelta(days=1)
+            if is_business_day(day, holidays):
+                remaining -= 1
+        wall = datetime.combine(day, local.time().replace(tzinfo=None))
+        result = wall.replace(tzinfo=tz).astimezone(start.tzinfo)
+    return result

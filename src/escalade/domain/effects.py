@@ -1,0 +1,70 @@
+"""What the core asks the outside world to do. The engine carries them out in
+the same transaction as the state change they belong to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TimerKind(StrEnum):
+    LADDER = "ladder"  # the next rung is due
+    ACK_WINDOW = "ack_window"  # the tier's first-acknowledgement window ends
+    ACK_EXPIRY = "ack_expiry"  # an acknowledgement goes stale
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    incident_id: str
+    kind: TimerKind
+    step: int
+    due_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.incident_id}:{self.kind.value}:{self.step}"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimers:
+    incident_id: str
+    kinds: frozenset[TimerKind]
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """One message to one recipient over one channel.
+
+    The idempotency key is stable for the same incident step, person and
+    channel, so a retried or re-applied step never sends twice.
+    """
+
+    incident_id: str
+    step: int
+    channel: str
+    person: str | None
+    target: str
+    reason: str
+    subject: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.incident_id}/{self.step}/{self.person or '-'}/{self.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A timeline entry."""
+
+    incident_id: str
+    at: datetime
+    kind: str
+    actor: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Effect = SetTimer | CancelTimers | Notify | Record

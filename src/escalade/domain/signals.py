@@ -1,0 +1,140 @@
+"""Signals: what AI systems, monitors and people report.
+
+`SignalIn` is the wire shape, validated at the edge (API, CLI, drills); `Signal`
+is the accepted, immutable record the core routes. Validation rejects unknown
+fields so that a typo (`lables`) never silently drops data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+_NAME = r"^[A-Za-z0-9_.:/@+-]+$"
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    href: str = Field(min_length=1, max_length=2048)
+    text: str | None = Field(default=None, max_length=500)
+
+
+class SignalIn(BaseModel):
+    """One signal as it arrives over the wire."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = Field(default=None, min_length=1, max_length=200, pattern=_NAME)
+    kind: str = Field(min_length=1, max_length=100, pattern=_NAME)
+    source: str | None = Field(default=None, max_length=500)
+    subject: dict[str, str] = Field(default_factory=dict, max_length=32)
+    summary: str | None = Field(default=None, max_length=1024)
+    value: float | None = None
+    labels: dict[str, str] = Field(default_factory=dict, max_length=64)
+    occurred_at: AwareDatetime | None = None
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
+    details: dict[str, Any] = Field(default_factory=dict)
+    links: list[Link] = Field(default_factory=list, max_length=20)
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """An accepted signal: the wire fields plus the id and time of receipt."""
+
+    id: str
+    kind: str
+    received_at: datetime
+    source: str | None = None
+    subject: dict[str, str] = field(default_factory=dict)
+    summary: str | None = None
+    value: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    dedup_key: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    links: tuple[dict[str, str], ...] = ()
+
+    @classmethod
+    def accept(cls, wire: SignalIn, *, signal_id: str, received_at: datetime) -> Signal:
+        return cls(
+            id=wire.id or signal_id,
+            kind=wire.kind,
+            received_at=received_at,
+            source=wire.source,
+            subject=dict(wire.subject),
+            summary=wire.summary,
+            value=wire.value,
+            labels=dict(wire.labels),
+            occurred_at=wire.occurred_at,
+            dedup_key=wire.dedup_key,
+            details=dict(wire.details),
+            links=tuple(link.model_dump(exclude_none=True) for link in wire.links),
+        )
+
+    @property
+    def title(self) -> str:
+        if self.summary:
+            return self.summary
+        about = self.subject.get("model") or self.subject.get("system")
+        return f"{self.kind} on {about}" if about else self.kind
+
+    def as_expression_input(self) -> dict[str, Any]:
+        """The `signal` variable that CEL expressions see.
+
+        CEL does not coerce int and double, so the value is always a double, and
+        absent optional fields are present with neutral values so that
+        `signal.value > 0.1` does not fail on a signal without a value.
+        """
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "source": self.source or "",
+            "subject": self.subject,
+            "summary": self.summary or "",
+            "value": float(self.value) if self.value is not None else 0.0,
+            "has_value": self.value is not None,
+            "labels": self.labels,
+            "details": self.details,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON form stored and shown by the API."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "source": self.source,
+            "subject": self.subject,
+            "summary": self.summary,
+            "value": self.value,
+            "labels": self.labels,
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+            "received_at": self.received_at.isoformat(),
+            "dedup_key": self.dedup_key,
+            "details": self.details,
+            "links": list(self.links),
+        }
+
+    def field_value(self, path: str) -> str | None:
+        """Value of a dotted path such as `subject.model` or `labels.segment`."""
+        root, _, rest = path.partition(".")
+        if root == "kind":
+            return self.kind
+        if root == "source":
+            return self.source
+        if root == "subject":
+            return self.subject.get(rest)
+        if root == "labels":
+            return self.labels.get(rest)
+        return None

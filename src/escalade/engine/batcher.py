@@ -1,0 +1,84 @@
+"""Group commit: concurrent ingest requests share one transaction.
+
+While one commit runs in a worker thread, requests that arrive queue up; the
+next commit takes them all. Nothing waits on purpose, so an idle server answers
+a lone request with a single commit's latency, and a busy one pays one fsync
+for many requests. If a shared commit fails, each request is retried alone so
+that one bad request cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from escalade.domain.signals import Signal
+from escalade.engine.ingest import Accepted, IngestResult
+
+
+@dataclass
+class _Pending:
+    signals: Sequence[Signal]
+    future: asyncio.Future[tuple[Accepted, ...]] = field(repr=False)
+
+
+class GroupCommitter:
+    def __init__(
+        self, commit: Callable[[Sequence[Signal]], IngestResult], *, max_signals: int = 5000
+    ) -> None:
+        self._commit = commit
+        self._max = max_signals
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="escalade-group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def submit(self, signals: Sequence[Signal]) -> tuple[Accepted, ...]:
+        if self._task is None:
+            raise RuntimeError("group committer not started")
+        future: asyncio.Future[tuple[Accepted, ...]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(signals, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            size = len(group[0].signals)
+            while size < self._max and not self._queue.empty():
+                item = self._queue.get_nowait()
+                group.append(item)
+                size += len(item.signals)
+            await self._flush(group)
+
+    async def _flush(self, group: list[_Pending]) -> None:
+        combined = [s for p in group for s in p.signals]
+        try:
+            result = await asyncio.to_thread(self._commit, combined)
+        except Exception as exc:  # noqa: BLE001 - handed to each waiting request below
+            if len(group) == 1:
+                _fail(group[0], exc)
+                return
+            for pending in group:
+                await self._flush([pending])
+            return
+        offset = 0
+        for pending in group:
+            n = len(pending.signals)
+            if not pending.future.done():
+                pending.future.set_result(result.accepted[offset : offset + n])
+            offset += n
+
+
+def _fail(pending: _Pending, exc: BaseException) -> None:
+    if not pending.future.done():
+        pending.future.set_exception(exc)

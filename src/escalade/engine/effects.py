@@ -1,0 +1,43 @@
+"""Carrying out the core's effects inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from escalade.domain.effects import CancelTimers, Effect, Notify, Record, SetTimer
+from escalade.storage import deliveries, timeline, timers
+
+
+def persist(conn: Connection, effects: Iterable[Effect], now: datetime) -> bool:
+    """Write effects in order-preserving groups; True when something is now due.
+
+    Cancellations run before new timers so that "cancel the ladder, set the
+    ack-expiry" in one outcome leaves exactly the new timer.
+    """
+    records: list[Record] = []
+    cancels: list[CancelTimers] = []
+    new_timers: list[SetTimer] = []
+    notes: list[Notify] = []
+    for effect in effects:
+        if isinstance(effect, Record):
+            records.append(effect)
+        elif isinstance(effect, CancelTimers):
+            cancels.append(effect)
+            # A timer set earlier in this same batch is cancelled too.
+            new_timers = [
+                t
+                for t in new_timers
+                if not (t.incident_id == effect.incident_id and t.kind in effect.kinds)
+            ]
+        elif isinstance(effect, SetTimer):
+            new_timers.append(effect)
+        else:
+            notes.append(effect)
+    timeline.append(conn, records)
+    timers.cancel(conn, cancels)
+    timers.set_many(conn, new_timers)
+    deliveries.enqueue(conn, notes, now)
+    return bool(notes) or any(t.due_at <= now for t in new_timers)

@@ -1,0 +1,169 @@
+"""The engine's front door: every use-case the API, the CLI and the dashboard call."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
+from escalade.domain.signals import Signal, SignalIn
+from escalade.engine import commands, ingest
+from escalade.engine.clock import Clock, SystemClock
+from escalade.engine.ids import new_id, new_token
+from escalade.engine.policies import LoadedPolicy, PolicyStore
+from escalade.storage import incidents, signals, timeline, tokens
+from escalade.storage.database import connect
+from escalade.storage.tokens import TokenRecord
+
+SCOPES = ("admin", "responder", "viewer", "ingest")
+
+# What each scope may do; a scope grants its own name and everything listed.
+GRANTS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"admin", "responder", "viewer", "ingest"}),
+    "responder": frozenset({"responder", "viewer", "ingest"}),
+    "viewer": frozenset({"viewer"}),
+    "ingest": frozenset({"ingest"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    token_id: str
+    name: str
+    scope: str
+
+    def may(self, need: str) -> bool:
+        return need in GRANTS.get(self.scope, frozenset())
+
+
+class Escalade:
+    """One Escalade instance: its database, its policy, its clock."""
+
+    def __init__(
+        self,
+        database_url: str,
+        policy_path: Path,
+        *,
+        clock: Clock | None = None,
+        admin_token: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.db: Engine = connect(database_url)
+        self.reader: Engine = connect(database_url, for_writes=False)
+        self.policies = PolicyStore(policy_path, env)
+        self.clock: Clock = clock or SystemClock()
+        self.wake = threading.Event()
+        self._admin_token = admin_token
+        self._token_cache: dict[str, tuple[float, Principal | None]] = {}
+
+    @property
+    def policy(self) -> LoadedPolicy:
+        return self.policies.current
+
+    def close(self) -> None:
+        self.db.dispose()
+        self.reader.dispose()
+
+    # --- signals -------------------------------------------------------------
+    def accept(self, wire: Sequence[SignalIn]) -> list[Signal]:
+        return ingest.accept(wire, self.clock.now())
+
+    def ingest(self, batch: Sequence[Signal]) -> ingest.IngestResult:
+        result = ingest.ingest(self.db, self.policy, batch, self.clock.now())
+        if result.due_now:
+            self.wake.set()
+        return result
+
+    def signal(self, signal_id: str) -> dict[str, Any] | None:
+        with self.reader.connect() as conn:
+            return signals.get(conn, signal_id)
+
+    # --- incidents -----------------------------------------------------------
+    def act(self, incident_id: str, event: Event) -> commands.Acted:
+        acted = commands.act(self.db, self.policy, incident_id, event, self.clock.now())
+        if acted.due_now:
+            self.wake.set()
+        return acted
+
+    def acknowledge(self, incident_id: str, by: str, note: str | None = None) -> commands.Acted:
+        return self.act(incident_id, Acknowledge(by, note))
+
+    def resolve(self, incident_id: str, by: str, note: str | None = None) -> commands.Acted:
+        return self.act(incident_id, Resolve(by, note))
+
+    def escalate(self, incident_id: str, by: str, note: str | None = None) -> commands.Acted:
+        return self.act(incident_id, Escalate(by, note))
+
+    def list_incidents(
+        self,
+        *,
+        status: str | None = None,
+        tier: str | None = None,
+        limit: int = 50,
+        before: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            found = incidents.listing(conn, status=status, tier=tier, limit=limit, before=before)
+        return [i.to_record() for i in found]
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        with self.reader.connect() as conn:
+            found = incidents.get(conn, incident_id)
+            if found is None:
+                return None
+            return {
+                **found.to_record(),
+                "timeline": timeline.for_incident(conn, incident_id),
+                "signals": signals.for_incident(conn, incident_id),
+            }
+
+    # --- tokens --------------------------------------------------------------
+    def create_token(self, name: str, scope: str, token: str | None = None) -> tuple[str, str]:
+        """Store a new token (only its hash) and return (token id, token)."""
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+        now = self.clock.now()
+        token = token or new_token()
+        token_id = new_id("tok", now)
+        with self.db.begin() as conn:
+            tokens.create(conn, token_id=token_id, name=name, token=token, scope=scope, now=now)
+        return token_id, token
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal behind a bearer token; cached for a few seconds per token.
+
+        The cache keeps the hot ingest path free of a database read per
+        request; revoking a token takes effect within the cache lifetime.
+        """
+        if self._admin_token and _same(token, self._admin_token):
+            return Principal("bootstrap", "bootstrap-admin", "admin")
+        now = time.monotonic()
+        cached = self._token_cache.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.db.begin() as conn:
+            record: TokenRecord | None = tokens.find(conn, token)
+            if record is not None and not record.revoked:
+                tokens.touch(conn, record.id, self.clock.now())
+        principal = (
+            Principal(record.id, record.name, record.scope)
+            if record is not None and not record.revoked
+            else None
+        )
+        if len(self._token_cache) > 10_000:
+            self._token_cache.clear()
+        self._token_cache[token] = (now + 5.0, principal)
+        return principal
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,1 @@
+"""Inbound formats (PagerDuty Events v2, Alertmanager, ...): one module per format."""

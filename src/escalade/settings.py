@@ -1,0 +1,31 @@
+"""Configuration: environment variables, overridden by command-line flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from escalade.storage.database import DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_URL
+    policy: Path = Path("./policy.yaml")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str | None = None
+    run_engine: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            database_url=env.get("ESCALADE_DATABASE_URL", DEFAULT_URL),
+            policy=Path(env.get("ESCALADE_POLICY", "./policy.yaml")),
+            host=env.get("ESCALADE_HOST", "127.0.0.1"),
+            port=int(env.get("ESCALADE_PORT", "8080")),
+            admin_token=env.get("ESCALADE_ADMIN_TOKEN") or None,
+        )

@@ -1,0 +1,146 @@
+"""The outbox: messages written with the state change that caused them, then
+delivered, retried and recorded by the worker.
+
+Delivery lifecycle (docs/state-machines.md):
+    pending --claim--> (leased) --ok--> delivered
+                          |--retryable error--> pending (next_attempt_at later)
+                          '--permanent error or attempts used up--> failed
+A lease that runs out (the worker died mid-send) makes the row claimable again;
+the receiver de-duplicates by the delivery id, which is the idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from escalade.domain.effects import Notify
+from escalade.storage._upsert import insert_ignoring_duplicates
+from escalade.storage.schema import deliveries
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    incident_id: str
+    channel: str
+    person: str | None
+    target: str
+    attempts: int
+    payload: dict[str, Any]
+
+
+def enqueue(conn: Connection, notes: Sequence[Notify], now: datetime) -> None:
+    insert_ignoring_duplicates(
+        conn,
+        deliveries,
+        [
+            {
+                "id": n.idempotency_key,
+                "incident_id": n.incident_id,
+                "channel": n.channel,
+                "person": n.person,
+                "target": n.target,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+                "payload": {
+                    "subject": n.subject,
+                    "text": n.text,
+                    "reason": n.reason,
+                    "step": n.step,
+                    "data": n.data,
+                },
+            }
+            for n in notes
+        ],
+    )
+
+
+def _claimable(now: datetime) -> Any:
+    return and_(
+        deliveries.c.status == DeliveryStatus.PENDING.value,
+        deliveries.c.next_attempt_at <= now,
+        or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+    )
+
+
+def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+    """Lease up to `limit` due deliveries to this worker and count the attempt."""
+    query = (
+        select(deliveries)
+        .where(_claimable(now))
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(conn.execute(query))
+    if not rows:
+        return []
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_([r.id for r in rows]))
+        .values(lease_until=now + lease, attempts=deliveries.c.attempts + 1)
+    )
+    return [
+        Delivery(r.id, r.incident_id, r.channel, r.person, r.target, r.attempts + 1, r.payload)
+        for r in rows
+    ]
+
+
+def mark_delivered(conn: Connection, delivery_id: str, now: datetime) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(
+            status=DeliveryStatus.DELIVERED.value,
+            delivered_at=now,
+            lease_until=None,
+            last_error=None,
+        )
+    )
+
+
+def mark_retry(conn: Connection, delivery_id: str, at: datetime, error: str) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(next_attempt_at=at, lease_until=None, last_error=error)
+    )
+
+
+def mark_failed(conn: Connection, delivery_id: str, error: str) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(status=DeliveryStatus.FAILED.value, lease_until=None, last_error=error)
+    )
+
+
+def next_due(conn: Connection) -> datetime | None:
+    value: datetime | None = conn.execute(
+        select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.status == DeliveryStatus.PENDING.value
+        )
+    ).scalar()
+    return value
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(
+        select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    ).all()
+    return {status: int(n) for status, n in rows}

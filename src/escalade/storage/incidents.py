@@ -1,0 +1,172 @@
+"""Incident rows <-> domain incidents, and the queries the engine and API need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, select, update
+
+from escalade.domain.incidents import Incident, IncidentStatus, LadderPosition
+from escalade.storage.schema import incidents
+
+
+class StaleIncident(RuntimeError):
+    """Another writer changed the incident between our read and our write."""
+
+
+def to_row(incident: Incident) -> dict[str, Any]:
+    pos = incident.ladder
+    return {
+        "id": incident.id,
+        "status": incident.status.value,
+        "tier": incident.tier,
+        "type": incident.type,
+        "rule_id": incident.rule_id,
+        "group_key": incident.group_key,
+        "title": incident.title,
+        "opened_at": incident.opened_at,
+        "last_signal_at": incident.last_signal_at,
+        "acknowledged_at": incident.acknowledged_at,
+        "resolved_at": incident.resolved_at,
+        "version": incident.version,
+        "state": {
+            "summary": incident.summary,
+            "subject": incident.subject,
+            "roles": incident.roles,
+            "signal_count": incident.signal_count,
+            "acknowledged_by": incident.acknowledged_by,
+            "resolved_by": incident.resolved_by,
+            "ack_step": incident.ack_step,
+            "ladder": [pos.ladder, pos.rung, pos.cycle, pos.step, pos.exhausted],
+        },
+    }
+
+
+def from_row(row: Any) -> Incident:
+    state = row.state
+    ladder, rung, cycle, step, exhausted = state["ladder"]
+    return Incident(
+        id=row.id,
+        title=row.title,
+        summary=state.get("summary"),
+        tier=row.tier,
+        type=row.type,
+        rule_id=row.rule_id,
+        group_key=row.group_key,
+        status=IncidentStatus(row.status),
+        opened_at=row.opened_at,
+        last_signal_at=row.last_signal_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=state.get("acknowledged_by"),
+        resolved_at=row.resolved_at,
+        resolved_by=state.get("resolved_by"),
+        subject=state.get("subject", {}),
+        roles=state.get("roles", {}),
+        signal_count=state.get("signal_count", 1),
+        ack_step=state.get("ack_step", 0),
+        ladder=LadderPosition(ladder, rung, cycle, step, exhausted),
+        version=row.version,
+    )
+
+
+def get(conn: Connection, incident_id: str, *, lock: bool = False) -> Incident | None:
+    query = select(incidents).where(incidents.c.id == incident_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return from_row(row) if row else None
+
+
+def open_by_group(conn: Connection, keys: Iterable[str], *, lock: bool) -> dict[str, Incident]:
+    """The most recently opened open incident for each group key."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    query = (
+        select(incidents)
+        .where(incidents.c.group_key.in_(keys))
+        .where(incidents.c.status != IncidentStatus.RESOLVED.value)
+        .order_by(incidents.c.opened_at)
+    )
+    if lock:
+        query = query.with_for_update()
+    return {row.group_key: from_row(row) for row in conn.execute(query)}
+
+
+def insert(conn: Connection, new: Sequence[Incident]) -> None:
+    if new:
+        conn.execute(incidents.insert(), [to_row(i) for i in new])
+
+
+def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
+    """Write back changed incidents, each with the version it was read at.
+
+    The row must still hold that version: a concurrent writer that got there
+    first makes this raise instead of silently losing its update.
+    """
+    statement = (
+        update(incidents)
+        .where(
+            and_(
+                incidents.c.id == bindparam("b_id"),
+                incidents.c.version == bindparam("b_version"),
+            )
+        )
+        .values({k: bindparam(k) for k in _UPDATABLE})
+    )
+    if not changed:
+        return
+    params = []
+    for incident, read_version in changed:
+        row = to_row(incident)
+        params.append(
+            {**{k: row[k] for k in _UPDATABLE}, "b_id": incident.id, "b_version": read_version}
+        )
+    if conn.dialect.supports_sane_multi_rowcount:
+        # One round trip for the batch; the summed rowcount still proves every
+        # row matched the version it was read at.
+        if conn.execute(statement, params).rowcount != len(params):
+            raise StaleIncident(", ".join(i.id for i, _ in changed))
+        return
+    for one in params:
+        if conn.execute(statement, one).rowcount != 1:
+            raise StaleIncident(str(one["b_id"]))
+
+
+_UPDATABLE = (
+    "status",
+    "tier",
+    "type",
+    "title",
+    "last_signal_at",
+    "acknowledged_at",
+    "resolved_at",
+    "version",
+    "state",
+)
+
+
+def listing(
+    conn: Connection,
+    *,
+    status: str | None = None,
+    tier: str | None = None,
+    limit: int = 50,
+    before: datetime | None = None,
+) -> list[Incident]:
+    query = select(incidents).order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+    if status == "open":
+        query = query.where(incidents.c.status != IncidentStatus.RESOLVED.value)
+    elif status:
+        query = query.where(incidents.c.status == status)
+    if tier:
+        query = query.where(incidents.c.tier == tier)
+    if before:
+        query = query.where(incidents.c.opened_at < before)
+    return [from_row(r) for r in conn.execute(query.limit(limit))]
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(incidents)).scalar_one())

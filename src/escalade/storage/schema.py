@@ -1,0 +1,144 @@
+"""The tables. Alembic migrations in `migrations/` create them; this module is
+what the code queries against, and a test checks the two agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+metadata = MetaData()
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(100), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("incident_id", String(40), nullable=True),
+    Column("rule_id", String(200), nullable=True),
+    Column("group_key", Text, nullable=False),
+    Column("silenced_by", Text, nullable=True),
+    Column("body", Json, nullable=False),
+    Index("ix_signals_incident", "incident_id"),
+    Index("ix_signals_received", "received_at"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("tier", String(100), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("rule_id", String(200), nullable=True),
+    Column("group_key", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_signal_at", UTCDateTime, nullable=False),
+    Column("acknowledged_at", UTCDateTime, nullable=True),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("state", Json, nullable=False),
+    Index("ix_incidents_group_status", "group_key", "status"),
+    Index("ix_incidents_opened", "opened_at"),
+    Index("ix_incidents_status_opened", "status", "opened_at"),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("incident_id", String(40), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("data", Json, nullable=False),
+    Index("ix_timeline_incident", "incident_id", "id"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("incident_id", String(40), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Index("ix_timers_due", "due_at"),
+    Index("ix_timers_incident", "incident_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(300), primary_key=True),  # the idempotency key
+    Column("incident_id", String(40), nullable=False),
+    Column("channel", String(200), nullable=False),
+    Column("person", String(200), nullable=True),
+    Column("target", String(300), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("payload", Json, nullable=False),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_incident", "incident_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scope", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)

@@ -1,0 +1,1 @@
+"""The web dashboard (server-rendered pages); grows with the incident-command features."""

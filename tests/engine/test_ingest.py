@@ -1,0 +1,92 @@
+from sqlalchemy import func, select
+
+from conftest import FakeClock
+from escalade.domain.signals import SignalIn
+from escalade.storage.schema import deliveries, incidents, signals, timers
+from support.engines import Harness
+
+
+def send(service, *wire: dict):  # type: ignore[no-untyped-def]
+    batch = service.accept([SignalIn.model_validate(w) for w in wire])
+    return service.ingest(batch).accepted
+
+
+def count(service, table) -> int:  # type: ignore[no-untyped-def]
+    with service.db.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+LEAK = {"kind": "privacy_leak", "subject": {"model": "chat-v2"}, "summary": "PII"}
+
+
+def test_a_signal_opens_an_incident_with_its_first_rung_queued(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    [accepted] = send(service, LEAK)
+    assert accepted.incident_id
+    shown = service.incident(accepted.incident_id)
+    assert shown is not None
+    assert shown["tier"] == "sev1" and shown["status"] == "triggered"
+    assert [e["kind"] for e in shown["timeline"]] == ["incident.opened", "rung.fired"]
+    assert count(service, deliveries) == 1  # alice holds the schedule
+    assert count(service, timers) == 2  # the next rung and the ack window
+
+
+def test_signals_of_one_group_join_within_the_window_and_open_a_new_one_after(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    first, second = send(service, LEAK, {**LEAK, "summary": "again"})
+    assert first.incident_id == second.incident_id
+    clock.advance(minutes=29)
+    [third] = send(service, LEAK)
+    assert third.incident_id == first.incident_id
+    clock.advance(minutes=31)
+    [fourth] = send(service, LEAK)
+    assert fourth.incident_id != first.incident_id
+    shown = service.incident(first.incident_id)
+    assert shown is not None and shown["signal_count"] == 3
+
+
+def test_other_groups_open_their_own_incidents(harness: Harness, clock: FakeClock) -> None:
+    service = harness.service()
+    a, b = send(service, LEAK, {**LEAK, "subject": {"model": "other"}})
+    assert a.incident_id != b.incident_id
+
+
+def test_resolved_incident_is_not_joined(harness: Harness, clock: FakeClock) -> None:
+    service = harness.service()
+    [first] = send(service, LEAK)
+    assert first.incident_id
+    service.resolve(first.incident_id, "alice")
+    [again] = send(service, LEAK)
+    assert again.incident_id != first.incident_id
+
+
+def test_posting_the_same_signal_id_twice_stores_it_once(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    [a] = send(service, {**LEAK, "id": "client-1"})
+    [b] = send(service, {**LEAK, "id": "client-1"})
+    assert not a.duplicate and b.duplicate and b.incident_id == a.incident_id
+    c, d = send(service, {**LEAK, "id": "client-2"}, {**LEAK, "id": "client-2"})
+    assert not c.duplicate and d.duplicate
+    assert count(service, signals) == 2
+
+
+def test_silenced_signal_is_recorded_but_pages_nobody(harness: Harness, clock: FakeClock) -> None:
+    service = harness.service()
+    [s] = send(service, {**LEAK, "subject": {"model": "canary"}})
+    assert s.incident_id is None and s.silenced_by == "canary under test"
+    assert service.signal(s.id) is not None
+    assert count(service, incidents) == 0 and count(service, deliveries) == 0
+
+
+def test_a_batch_is_one_transaction(harness: Harness) -> None:
+    service = harness.service()
+    wire = [{**LEAK, "subject": {"model": f"m{i % 10}"}} for i in range(200)]
+    accepted = send(service, *wire)
+    assert len({a.incident_id for a in accepted}) == 10
+    assert count(service, signals) == 200

@@ -1,0 +1,128 @@
+import threading
+
+from sqlalchemy import select
+
+from conftest import FakeClock
+from escalade.channels.signing import verify
+from escalade.domain.signals import SignalIn
+from escalade.storage.schema import deliveries
+from support.engines import Harness
+from support.sink import Sink
+
+LEAK = {"kind": "privacy_leak", "subject": {"model": "chat-v2"}, "summary": "PII"}
+
+
+def open_one(service) -> str:  # type: ignore[no-untyped-def]
+    [a] = service.ingest(service.accept([SignalIn.model_validate(LEAK)])).accepted
+    return str(a.incident_id)
+
+
+def kinds(service, incident_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e["kind"] for e in service.incident(incident_id)["timeline"]]
+
+
+def test_due_timer_fires_once_and_delivers_signed_webhooks(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    incident_id = open_one(service)
+    worker.run_once()
+    [first] = sink.wait_for(1)
+    body = first.json()
+    assert body["recipient"]["person"] == "alice" and body["incident_id"] == incident_id
+    assert verify(
+        "s3cret",
+        first.headers["X-Escalade-Timestamp"],
+        first.body,
+        first.headers["X-Escalade-Signature"],
+        now=float(first.headers["X-Escalade-Timestamp"]),
+    )
+    clock.advance(minutes=4)
+    assert worker.fire_due_timers(clock.now()) == 0
+    clock.advance(minutes=1)
+    worker.run_once()
+    assert worker.fire_due_timers(clock.now()) == 0  # the rung-1 timer is gone
+    people = sorted(r.json()["recipient"]["person"] for r in sink.wait_for(4)[1:])
+    assert people == ["alice", "bob", "carol"]
+    assert kinds(service, incident_id).count("rung.fired") == 2
+
+
+def test_acknowledged_incident_climbs_no_further(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    incident_id = open_one(service)
+    worker.run_once()
+    service.acknowledge(incident_id, "alice")
+    clock.advance(minutes=60)
+    worker.run_once()
+    assert len(sink.snapshot()) == 1
+    assert kinds(service, incident_id).count("rung.fired") == 1
+
+
+def test_failed_delivery_is_retried_with_backoff_and_every_attempt_is_on_the_timeline(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    sink.fail_next = [500, 429]
+    incident_id = open_one(service)
+    worker.run_once()  # 500
+    worker.run_once()  # not yet due again
+    clock.advance(seconds=1)
+    worker.run_once()  # 429
+    clock.advance(seconds=2)
+    worker.run_once()  # 200
+    assert len(sink.wait_for(1)) == 1
+    attempts = [k for k in kinds(service, incident_id) if k.startswith("delivery.")]
+    assert attempts == ["delivery.retrying", "delivery.retrying", "delivery.sent"]
+
+
+def test_permanent_failure_is_recorded_not_retried(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    sink.fail_next = [404]
+    incident_id = open_one(service)
+    worker.run_once()
+    clock.advance(minutes=1)
+    worker.deliver_due(clock.now())
+    assert [k for k in kinds(service, incident_id) if k.startswith("delivery.")] == [
+        "delivery.failed"
+    ]
+    with service.db.connect() as conn:
+        assert conn.execute(select(deliveries.c.status)).scalar_one() == "failed"
+
+
+def test_two_workers_racing_fire_each_timer_once(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(env={"SINK_URL": sink.url})
+    incidents = []
+    for i in range(20):
+        wire = {**LEAK, "subject": {"model": f"m{i}"}}
+        [a] = service.ingest(service.accept([SignalIn.model_validate(wire)])).accepted
+        incidents.append(a.incident_id)
+    clock.advance(minutes=5)
+    workers = [harness.worker(service) for _ in range(2)]
+    fired: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def race(w) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        total = 0
+        while (n := w.fire_due_timers(clock.now())) > 0:
+            total += n
+        fired.append(total)
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(fired) == 40  # 20 ladder timers + 20 ack windows, each exactly once
+    for incident_id in incidents:
+        assert kinds(service, incident_id).count("rung.fired") == 2

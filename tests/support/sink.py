@@ -1,0 +1,93 @@
+"""A real HTTP server that plays a webhook receiver and counts what it gets.
+
+It can be told to fail (a status code, a number of times) so tests can prove
+retries; it de-duplicates nothing itself, so tests see every attempt.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Sink:
+    server: ThreadingHTTPServer
+    received: list[Received] = field(default_factory=list)
+    fail_next: list[int] = field(default_factory=list)  # status codes to answer first
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"sink got {len(self.received)} requests, expected {count}"
+                    )
+                self.arrived.wait(left)
+            return list(self.received)
+
+    def snapshot(self) -> list[Received]:
+        with self.lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_sink() -> Sink:
+    holder: dict[str, Sink] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            sink = holder["sink"]
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            with sink.lock:
+                status = sink.fail_next.pop(0) if sink.fail_next else 200
+                if status == 200:
+                    sink.received.append(
+                        Received(self.path, dict(self.headers.items()), body, time.time())
+                    )
+                    sink.arrived.notify_all()
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    sink = Sink(server)
+    holder["sink"] = sink
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return sink
