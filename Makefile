@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt clean bench
+.PHONY: install demo test lint fmt clean bench docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,3 +37,6 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+docs: $(STAMP)
+	PYTHONPATH=tests $(BIN)/python -m support.clidoc > docs/cli.md

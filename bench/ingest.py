@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
 from escalade.domain.signals import SignalIn
 from escalade.engine.service import Escalade
 from escalade.storage.migrate import upgrade
@@ -49,7 +51,8 @@ def main() -> None:
     parser.add_argument("--signals", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'backend':<10} {'batch':>6} {'signals/s (median of %d)' % args.repeat:>28}")
+    heading = f"signals/s (median of {args.repeat})"
+    print(f"{'backend':<10} {'batch':>6} {heading:>28}")
     for batch in (1, 100):
         rates = []
         for _ in range(args.repeat):
@@ -57,8 +60,6 @@ def main() -> None:
                 rates.append(run(f"sqlite:///{tmp}/bench.db", args.signals, batch))
         print(f"{'sqlite':<10} {batch:>6} {statistics.median(rates):>28,.0f}")
         if args.postgres:
-            from sqlalchemy import create_engine, text
-
             rates = []
             for _ in range(args.repeat):
                 admin = create_engine(args.postgres)

@@ -103,3 +103,26 @@ def test_sigkill_while_a_rung_is_pending_fires_it_once_after_restart(
     assert [e["data"]["rung"] for e in fired] == [1, 2]  # type: ignore[index]
     ids = [r.headers["X-Escalade-Delivery"] for r in sink.snapshot()]
     assert len(ids) == len(set(ids)) == 3
+
+
+def test_api_without_engine_and_a_separate_worker_process(
+    database_url: str, tmp_path: Path, sink: Sink
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    env = {"SINK_URL": sink.url, "SINK_SECRET": "s3cret"}
+    api = ServerProcess(database_url, policy, tmp_path / "api.log", env)
+    api.start(30, "--no-engine")
+    try:
+        incident_id = open_incident(api)
+        time.sleep(1)
+        assert sink.snapshot() == []  # nothing delivers without an engine
+        worker = api.spawn_worker()
+        try:
+            sink.wait_for(3, timeout=20)  # rung 1, then rung 2 after escalate_after
+            assert [e["data"]["rung"] for e in rungs(api, incident_id)][:2] == [1, 2]  # type: ignore[index]
+        finally:
+            worker.terminate()
+            assert worker.wait(timeout=15) == 0  # graceful stop on SIGTERM
+    finally:
+        api.stop()

@@ -39,10 +39,10 @@ class ServerProcess:
             base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
         )
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, *args: str) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "escalade.cli", "serve"],
+                [sys.executable, "-m", "escalade.cli", "serve", *args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -58,6 +58,16 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"server not healthy in time: {self.log.read_text()[-3000:]}")
+
+    def spawn_worker(self) -> subprocess.Popen[bytes]:
+        """A separate `escalade worker` process on the same database and policy."""
+        with self.log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "escalade.cli", "worker"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flushing, like a crash or an OOM kill."""
