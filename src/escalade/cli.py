@@ -259,6 +259,131 @@ def policy_check(file: Path) -> None:
     )
 
 
+@main.command()
+@click.argument("policy_file", type=click.Path(exists=True, path_type=Path))
+@click.argument(
+    "scenarios",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=True, path_type=Path),
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON report per line.")
+def drill(policy_file: Path, scenarios: tuple[Path, ...], as_json: bool) -> None:
+    """Run SCENARIOS against POLICY_FILE in simulated time; exit 1 when one fails.
+
+    A directory runs every *.yaml scenario in it. Nothing is sent anywhere: the
+    channels record what they would have sent.
+    """
+    from escalade.domain.policy_loader import PolicyError
+    from escalade.domain.scenarios import parse_scenario
+    from escalade.engine.drills import run_drill
+
+    files = sorted(
+        f for path in scenarios for f in ([path] if path.is_file() else path.glob("*.yaml"))
+    )
+    failed = 0
+    for file in files:
+        try:
+            scenario = parse_scenario(str(file), file.read_text(encoding="utf-8"))
+            report = run_drill(policy_file, scenario)
+        except PolicyError as exc:
+            for issue in exc.issues:
+                click.echo(str(issue), err=True)
+            failed += 1
+            continue
+        failed += not report.passed
+        if as_json:
+            click.echo(orjson.dumps({"file": str(file), **report.as_json()}).decode())
+        else:
+            click.echo(report.text() + "\n")
+    if not as_json:
+        click.echo(f"{len(files) - failed} of {len(files)} scenario(s) passed", err=True)
+    sys.exit(1 if failed else 0)
+
+
+def _instant(text: str | None, tz: Any, param: str) -> Any:
+    """An aware datetime from ISO 8601 `text` (local times in `tz`); now when None."""
+    from datetime import UTC, datetime
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected an ISO 8601 time such as 2026-12-24T22:00 or 2026-12-24T22:00+01:00, "
+            f"found {text!r}",
+            param_hint=param,
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+
+
+@policy.command("lint")
+@click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("--at", "at", help="Check schedules from this time (ISO 8601) instead of now.")
+def policy_lint(file: Path, at: str | None) -> None:
+    """Find dead ends in FILE: ladders, schedules and roles that reach nobody.
+
+    Prints `file:line:col: severity: message (hint: ...)` per finding, then a
+    summary. Schedules are checked for gaps over the next 8 weeks. Exit 1 when
+    there is an error (or the policy does not load), 0 for warnings only.
+    """
+    from escalade.domain.lint import lint
+    from escalade.domain.policy_loader import PolicyError, parse_policy_with_locations
+    from escalade.engine.policies import read_sources
+
+    try:
+        loaded, locate = parse_policy_with_locations(read_sources(file), os.environ)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue))
+        click.echo(f"{len(exc.issues)} error(s) in {file}", err=True)
+        sys.exit(1)
+    findings = lint(loaded, locate, _instant(at, loaded.tz, "--at"))
+    for finding in findings:
+        click.echo(str(finding))
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    if findings:
+        click.echo(f"{file}: {errors} error(s), {warnings} warning(s)")
+    else:
+        click.echo(f"{file}: no problems found")
+    sys.exit(1 if errors else 0)
+
+
+@main.command()
+@click.option("--policy", help="Policy file or directory [env ESCALADE_POLICY].")
+@click.option("--at", "at", help="ISO 8601 time (default now); without an offset, policy time.")
+def oncall(policy: str | None, at: str | None) -> None:
+    """Who holds each schedule at a time, the next handoff and who is next."""
+    from escalade.domain.policy_loader import PolicyError
+    from escalade.domain.schedules import next_handoff, on_call, schedule_zone
+    from escalade.engine.policies import load
+
+    path = _settings(policy, None).policy
+    try:
+        loaded = load(path).policy
+    except PolicyError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{len(exc.issues)} error(s) in {path}", err=True)
+        sys.exit(1)
+    instant = _instant(at, loaded.tz, "--at")
+    click.echo(f"on call at {instant.astimezone(loaded.tz).isoformat()} ({loaded.timezone})")
+    if not loaded.schedules:
+        click.echo("no schedules")
+    for sid, schedule in loaded.schedules.items():
+        tz = schedule_zone(schedule, loaded)
+        who = on_call(schedule, tz, instant) or "nobody"
+        handoff = next_handoff(schedule, tz, instant)
+        then = (
+            f"until {handoff[0].isoformat()}, then {handoff[1] or 'nobody'}"
+            if handoff
+            else "no handoff ahead"
+        )
+        click.echo(f"{sid}: {who} ({then})")
+
+
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TextIO
 
 from escalade.channels.base import Failed, Message, Result, Sender
@@ -36,8 +37,13 @@ def build(channel: Channel, console: TextIO | None = None) -> Sender:
 class Senders:
     """One sender per channel id, for the policy they were built from."""
 
-    def __init__(self, console: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        console: TextIO | None = None,
+        build_sender: Callable[[Channel], Sender] | None = None,
+    ) -> None:
         self._console = console
+        self._build = build_sender or (lambda channel: build(channel, console))
         self._lock = threading.Lock()
         self._policy: Policy | None = None
         self._senders: dict[str, Sender] = {}
@@ -46,7 +52,7 @@ class Senders:
         with self._lock:
             if policy is not self._policy:
                 old = self._senders
-                self._senders = {cid: build(c, self._console) for cid, c in policy.channels.items()}
+                self._senders = {cid: self._build(c) for cid, c in policy.channels.items()}
                 self._policy = policy
                 for sender in old.values():
                     sender.close()

@@ -7,6 +7,7 @@ local time of day of the start and skips weekends and the given holidays.
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -41,3 +42,15 @@ def add_duration(
         wall = datetime.combine(day, local.time().replace(tzinfo=None))
         result = wall.replace(tzinfo=tz).astimezone(start.tzinfo)
     return result
+
+
+def add_months(start: datetime, months: int, tz: ZoneInfo) -> datetime:
+    """`start` plus whole calendar months in `tz`: the same local day and time, clamped
+    to the month's last day (31 January + 1 month = 28 or 29 February)."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    local = start.astimezone(tz)
+    carry, month_index = divmod(local.month - 1 + months, 12)
+    year, month = local.year + carry, month_index + 1
+    day = min(local.day, monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day, fold=0).astimezone(start.tzinfo)

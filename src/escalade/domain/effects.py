@@ -13,6 +13,12 @@ class TimerKind(StrEnum):
     LADDER = "ladder"  # the next rung is due
     ACK_WINDOW = "ack_window"  # the tier's first-acknowledgement window ends
     ACK_EXPIRY = "ack_expiry"  # an acknowledgement goes stale
+    HOURS = "hours"  # a rung deferred to the ladder's business hours
+    UPDATE = "update"  # a status update is due (the tier's update_every)
+    QUIET = "quiet"  # no signal for grouping.resolve_after_quiet: auto-resolve
+    OBLIGATION = "obligation"  # a regulatory clock's reminder or deadline
+    DECISION = "decision"  # a decision's window closes
+    CONDITION = "condition"  # a rule's `when: {for: ...}` has held long enough
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +27,12 @@ class SetTimer:
     kind: TimerKind
     step: int
     due_at: datetime
+    tag: str = ""  # which obligation, decision or rule group the timer is for
 
     @property
     def key(self) -> str:
-        return f"{self.incident_id}:{self.kind.value}:{self.step}"
+        base = f"{self.incident_id}:{self.kind.value}:{self.step}"
+        return f"{base}:{self.tag}" if self.tag else base
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +58,12 @@ class Notify:
     subject: str
     text: str
     data: dict[str, Any] = field(default_factory=dict)
+    tag: str = ""  # what besides a rung this is for: "update-3", "obligation:..."
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.incident_id}/{self.step}/{self.person or '-'}/{self.channel}"
+        key = f"{self.incident_id}/{self.step}/{self.person or '-'}/{self.channel}"
+        return f"{key}/{self.tag}" if self.tag else key
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,12 @@ run exactly this code; only where `now` comes from differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from escalade.domain.calendar import add_duration
-from escalade.domain.effects import CancelTimers, Effect, Notify, Record, SetTimer, TimerKind
+from escalade.domain.effects import CancelTimers, Effect, Record, SetTimer, TimerKind
 from escalade.domain.incidents import (
     Incident,
     IncidentStatus,
@@ -19,11 +19,12 @@ from escalade.domain.incidents import (
     Transition,
     check_transition,
 )
-from escalade.domain.policy import Ladder, Policy
-from escalade.domain.recipients import fill_roles, resolve
+from escalade.domain.ladder import after, climb, fire, ladder_of, notify
+from escalade.domain.policy import Policy
+from escalade.domain.recipients import fill_roles
 from escalade.domain.rules import Route
 from escalade.domain.signals import Signal
-from escalade.domain.targets import Target
+from escalade.domain.targets import Target, TargetKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class SignalArrived:
 class TimerFired:
     kind: TimerKind
     step: int
+    tag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,16 +115,20 @@ def open_incident(
     ]
     effects += [Record(incident_id, now, "rule.note", data={"note": n}) for n in route.notes]
     effects.append(
-        SetTimer(incident_id, TimerKind.ACK_WINDOW, 1, _after(policy, now, tier.ack_within))
+        SetTimer(incident_id, TimerKind.ACK_WINDOW, 1, after(policy, now, tier.ack_within))
     )
-    incident, fired = _fire(policy, incident, policy.ladders[tier.ladder], now, reason="opened")
+    if tier.update_every is not None:
+        due = after(policy, now, tier.update_every)
+        effects.append(SetTimer(incident_id, TimerKind.UPDATE, 1, due))
+    effects += _quiet_timer(policy, incident, now)
+    incident, fired = fire(policy, incident, policy.ladders[tier.ladder], now, reason="opened")
     return Outcome(incident, (*effects, *fired))
 
 
 def apply(policy: Policy, incident: Incident, event: Event, now: datetime) -> Outcome:
     """The one entry point for everything that happens to an open incident."""
     if isinstance(event, SignalArrived):
-        return _attach(incident, event.signal, now)
+        return _attach(policy, incident, event.signal, now)
     if isinstance(event, TimerFired):
         return _timer(policy, incident, event, now)
     if isinstance(event, Acknowledge):
@@ -132,7 +138,7 @@ def apply(policy: Policy, incident: Incident, event: Event, now: datetime) -> Ou
     return _escalate(policy, incident, event, now)
 
 
-def _attach(incident: Incident, signal: Signal, now: datetime) -> Outcome:
+def _attach(policy: Policy, incident: Incident, signal: Signal, now: datetime) -> Outcome:
     updated = incident.evolve(signal_count=incident.signal_count + 1, last_signal_at=now)
     record = Record(
         incident.id,
@@ -140,7 +146,17 @@ def _attach(incident: Incident, signal: Signal, now: datetime) -> Outcome:
         "signal.attached",
         data={"signal_id": signal.id, "summary": signal.summary, "value": signal.value},
     )
-    return Outcome(updated, (record,))
+    return Outcome(updated, (record, *_quiet_timer(policy, updated, now)))
+
+
+def _quiet_timer(policy: Policy, incident: Incident, now: datetime) -> list[Effect]:
+    """`grouping.resolve_after_quiet`: a timer per signal; only the latest counts."""
+    quiet = policy.grouping.resolve_after_quiet
+    if quiet is None:
+        return []
+    return [
+        SetTimer(incident.id, TimerKind.QUIET, incident.signal_count, after(policy, now, quiet))
+    ]
 
 
 def _acknowledge(policy: Policy, incident: Incident, event: Acknowledge, now: datetime) -> Outcome:
@@ -161,9 +177,9 @@ def _acknowledge(policy: Policy, incident: Incident, event: Acknowledge, now: da
             data=_note(event.note, rung=incident.ladder.rung + 1),
         ),
     ]
-    ladder = _ladder_of(policy, incident)
+    ladder = ladder_of(policy, incident)
     if ladder.ack_expires is not None:
-        due = _after(policy, now, ladder.ack_expires)
+        due = after(policy, now, ladder.ack_expires)
         effects.append(SetTimer(incident.id, TimerKind.ACK_EXPIRY, ack_step, due))
     return Outcome(updated, tuple(effects))
 
@@ -189,28 +205,52 @@ def _escalate(policy: Policy, incident: Incident, event: Escalate, now: datetime
     record = Record(incident.id, now, "incident.escalated", actor=event.by, data=_note(event.note))
     updated = incident.evolve(status=status)
     cancel = CancelTimers(incident.id, frozenset({TimerKind.LADDER, TimerKind.ACK_EXPIRY}))
-    updated, fired = _climb(policy, updated, now, reason="escalated by hand")
+    updated, fired = climb(policy, updated, now, reason="escalated by hand")
     return Outcome(updated, (cancel, record, *fired))
 
 
 def _timer(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
-    if event.kind is TimerKind.LADDER:
-        stale = (
-            incident.status is not IncidentStatus.TRIGGERED
-            or incident.ladder.exhausted
-            or event.step != incident.ladder.step
-        )
-        if stale:
-            return Outcome(incident)
-        updated, fired = _climb(policy, incident, now, reason="not acknowledged in time")
-        return Outcome(updated, tuple(fired))
-    if event.kind is TimerKind.ACK_WINDOW:
-        if incident.status is not IncidentStatus.TRIGGERED:
-            return Outcome(incident)
-        window = policy.tiers[incident.tier].ack_within if incident.tier in policy.tiers else None
-        data = {"tier": incident.tier, "ack_within": str(window) if window else None}
-        return Outcome(incident, (Record(incident.id, now, "ack_window.breached", data=data),))
-    # An acknowledgement went stale: the ladder starts again from its first rung.
+    """A timer came due. Each kind checks it is still current; a stale one does nothing."""
+    handler = _TIMER_HANDLERS.get(event.kind)
+    if handler is None or not incident.is_open:
+        return Outcome(incident)
+    return handler(policy, incident, event, now)
+
+
+def _ladder_due(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
+    if not _on_step(incident, event):
+        return Outcome(incident)
+    updated, fired = climb(policy, incident, now, reason="not acknowledged in time")
+    return Outcome(updated, tuple(fired))
+
+
+def _hours_began(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
+    if not _on_step(incident, event):
+        return Outcome(incident)
+    updated, fired = fire(
+        policy, incident, ladder_of(policy, incident), now, reason="business hours began"
+    )
+    return Outcome(updated, tuple(fired))
+
+
+def _on_step(incident: Incident, event: TimerFired) -> bool:
+    return (
+        incident.status is IncidentStatus.TRIGGERED
+        and not incident.ladder.exhausted
+        and event.step == incident.ladder.step
+    )
+
+
+def _ack_window(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
+    if incident.status is not IncidentStatus.TRIGGERED:
+        return Outcome(incident)
+    window = policy.tiers[incident.tier].ack_within if incident.tier in policy.tiers else None
+    data = {"tier": incident.tier, "ack_within": str(window) if window else None}
+    return Outcome(incident, (Record(incident.id, now, "ack_window.breached", data=data),))
+
+
+def _ack_expired(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
+    """An acknowledgement went stale: the ladder starts again from its first rung."""
     if incident.status is not IncidentStatus.ACKNOWLEDGED or event.step != incident.ack_step:
         return Outcome(incident)
     status = check_transition(incident.status, Transition.ACK_EXPIRED)
@@ -219,111 +259,56 @@ def _timer(policy: Policy, incident: Incident, event: TimerFired, now: datetime)
     record = Record(
         incident.id, now, "ack.expired", data={"acknowledged_by": incident.acknowledged_by}
     )
-    updated, fired = _fire(policy, updated, _ladder_of(policy, updated), now, reason="ack expired")
+    updated, fired = fire(policy, updated, ladder_of(policy, updated), now, reason="ack expired")
     return Outcome(updated, (record, *fired))
 
 
-def _climb(
-    policy: Policy, incident: Incident, now: datetime, *, reason: str
-) -> tuple[Incident, list[Effect]]:
-    """Move one step up the ladder: the next rung, a repeat, or `exhausted`."""
-    ladder = _ladder_of(policy, incident)
-    pos = incident.ladder
-    if pos.rung + 1 < len(ladder.rungs):
-        nxt = replace(pos, rung=pos.rung + 1, step=pos.step + 1)
-    elif pos.cycle < ladder.repeat:
-        nxt = replace(pos, rung=0, cycle=pos.cycle + 1, step=pos.step + 1)
-    else:
-        exhausted = replace(pos, exhausted=True, step=pos.step + 1)
-        updated = incident.evolve(ladder=exhausted)
-        effects: list[Effect] = [
-            Record(
-                incident.id,
-                now,
-                "ladder.exhausted",
-                data={"ladder": pos.ladder, "targets": [str(t) for t in ladder.exhausted]},
-            )
-        ]
-        effects += _notify(policy, updated, ladder.exhausted, now, reason="exhausted")
-        return updated, effects
-    return _fire(policy, incident.evolve(ladder=nxt), ladder, now, reason=reason)
-
-
-def _fire(
-    policy: Policy, incident: Incident, ladder: Ladder, now: datetime, *, reason: str
-) -> tuple[Incident, list[Effect]]:
-    """Notify the current rung and set the timer for the next one."""
-    pos = incident.ladder
-    rung = ladder.rungs[pos.rung]
-    notes = _notify(policy, incident, rung.notify, now, reason=reason)
-    # Nobody reachable on this rung: climb at once rather than wait on nobody.
-    due = _after(policy, now, rung.escalate_after) if notes else now
-    effects: list[Effect] = [
-        Record(
-            incident.id,
-            now,
-            "rung.fired",
-            data={
-                "ladder": pos.ladder,
-                "rung": pos.rung + 1,
-                "cycle": pos.cycle,
-                "step": pos.step,
-                "reason": reason,
-                "targets": [str(t) for t in rung.notify],
-                "recipients": sorted({n.person or n.channel for n in notes}),
-                "next_at": due.isoformat(),
-            },
-        ),
-        *notes,
-        SetTimer(incident.id, TimerKind.LADDER, pos.step, due),
-    ]
-    return incident, effects
-
-
-def _notify(
-    policy: Policy,
-    incident: Incident,
-    targets: tuple[Target, ...],
-    now: datetime,
-    *,
-    reason: str,
-) -> list[Notify]:
-    pos = incident.ladder
-    subject = f"[{incident.tier}] {incident.title}"
-    text = (
-        f"{incident.title}\n"
-        f"Incident {incident.id} ({incident.tier}, {incident.type}) is {incident.status.value}; "
-        f"rung {pos.rung + 1} of ladder {pos.ladder} ({reason}).\n"
-        f"Acknowledge: escalade incidents ack {incident.id}"
+def _update_due(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
+    """The tier's `update_every` came round: remind the incident lead, set the next one."""
+    tier = policy.tiers.get(incident.tier)
+    if tier is None or tier.update_every is None:
+        return Outcome(incident)
+    lead = incident.roles.get("incident_lead")
+    targets = (
+        (Target(TargetKind.PERSON, lead),) if lead else ladder_of(policy, incident).rungs[0].notify
     )
-    data = {"incident": incident.to_record(), "reason": reason}
-    return [
-        Notify(
-            incident_id=incident.id,
-            step=pos.step,
-            channel=r.channel,
-            person=r.person,
-            target=r.target,
-            reason=reason,
-            subject=subject,
-            text=text,
-            data=data,
-        )
-        for r in resolve(policy, targets, incident.roles, now)
-    ]
+    reminders = notify(
+        policy,
+        incident,
+        targets,
+        now,
+        reason="status update due",
+        tag=f"update-{event.step}",
+        subject=f"[{incident.tier}] status update due: {incident.title}",
+    )
+    record = Record(
+        incident.id,
+        now,
+        "update.due",
+        data={"every": str(tier.update_every), "reminded": [str(t) for t in targets]},
+    )
+    nxt = SetTimer(
+        incident.id, TimerKind.UPDATE, event.step + 1, after(policy, now, tier.update_every)
+    )
+    return Outcome(incident, (record, *reminders, nxt))
 
 
-def _ladder_of(policy: Policy, incident: Incident) -> Ladder:
-    """The incident's ladder; after a reload that removed it, its tier's current one."""
-    ladder = policy.ladders.get(incident.ladder.ladder)
-    if ladder is not None:
-        return ladder
-    tier = policy.tiers.get(incident.tier) or next(iter(policy.tiers.values()))
-    return policy.ladders[tier.ladder]
+def _quiet(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
+    quiet = policy.grouping.resolve_after_quiet
+    if quiet is None or event.step != incident.signal_count:
+        return Outcome(incident)  # a later signal restarted the quiet period
+    return _resolve(incident, Resolve(by="escalade", note=f"no signal for {quiet}"), now)
 
 
-def _after(policy: Policy, now: datetime, duration: Any) -> datetime:
-    return add_duration(now, duration, policy.tz)
+_Handler = Callable[[Policy, Incident, TimerFired, datetime], Outcome]
+_TIMER_HANDLERS: dict[TimerKind, _Handler] = {
+    TimerKind.LADDER: _ladder_due,
+    TimerKind.HOURS: _hours_began,
+    TimerKind.ACK_WINDOW: _ack_window,
+    TimerKind.ACK_EXPIRY: _ack_expired,
+    TimerKind.UPDATE: _update_due,
+    TimerKind.QUIET: _quiet,
+}
 
 
 def _note(note: str | None, **data: Any) -> dict[str, Any]:

@@ -47,13 +47,13 @@ def _member_tag(member: Any) -> object:
     return None
 
 
-def _follow(loc: tuple[str | int, ...]) -> tuple[Path, Any, Any]:
+def _follow(loc: tuple[str | int, ...], root: Any = Policy) -> tuple[Path, Any, Any]:
     """Turn a pydantic `loc` into the YAML path, the model holding its last key, and its type.
 
     Pydantic adds union tags to `loc` and the model has a field (`Reviews.policies`)
     that the YAML does not spell out; both are dropped from the path.
     """
-    current: Any = Policy
+    current: Any = root
     owner: Any = None
     path: list[str | int] = []
     for part in loc:
@@ -130,7 +130,11 @@ def _suggest(word: object, candidates: Sequence[str]) -> str:
 
 
 def report_validation_error(
-    error: Mapping[str, Any], doc: Document, fallback: Loc, problems: Problems
+    error: Mapping[str, Any],
+    doc: Document,
+    fallback: Loc,
+    problems: Problems,
+    root: type[BaseModel] = Policy,
 ) -> None:
     """Add one pydantic error, reworded: what was expected, what was found, where."""
     raw = error.get("input")
@@ -138,7 +142,7 @@ def report_validation_error(
     enough = isinstance(raw, list | dict) and len(raw) >= ctx.get("min_length", 1)
     if error["type"] == "too_short" and enough:
         return  # pydantic counts only valid items; the invalid ones are reported already
-    path, owner, kind = _follow(tuple(error["loc"]))
+    path, owner, kind = _follow(tuple(error["loc"]), root)
     found = _found(raw)
     where = doc.locate(path, fallback)
     message: str

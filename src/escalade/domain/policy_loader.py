@@ -11,16 +11,23 @@ into one policy (:mod:`~escalade.domain.yaml_source`), validates, and reports
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from escalade.domain.policy import DEFER_REFERENCES, Policy
 from escalade.domain.policy_errors import report_validation_error
-from escalade.domain.yaml_source import Loc, Problems, compose, merge, value_at
+from escalade.domain.policy_base import format_path
+from escalade.domain.yaml_source import Document, Loc, Problems, compose, merge, value_at
 
-__all__ = ["PolicyError", "PolicyIssue", "parse_policy"]
+__all__ = ["Locate", "PolicyError", "PolicyIssue", "parse_policy", "parse_policy_with_locations"]
+
+Locate = Callable[[str], tuple[str, int, int]]
+"""Where a dotted key path (``"ladders.standard.rungs[1]"``) was written: (file, line, column)."""
+
+_LAST_PART = re.compile(r"(\[\d+\]|\.?[^.\[]*)$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,17 @@ def parse_policy(sources: Sequence[tuple[str, str]], env: Mapping[str, str]) -> 
     files is an error), lists (``rules``, ``silences``) are concatenated in file
     order, and plain values (``version``, ``timezone``...) must agree.
     """
+    return parse_policy_with_locations(sources, env)[0]
+
+
+def parse_policy_with_locations(
+    sources: Sequence[tuple[str, str]], env: Mapping[str, str]
+) -> tuple[Policy, Locate]:
+    """Like :func:`parse_policy`, and also where each key path was written.
+
+    The locator answers for any dotted key path; a path that was not written (a
+    default value) is placed at its nearest written ancestor, an entry at its key.
+    """
     problems = Problems()
     if not sources:
         raise PolicyError([PolicyIssue("<policy>", 1, 1, "", "no policy files were given")])
@@ -76,7 +94,22 @@ def parse_policy(sources: Sequence[tuple[str, str]], env: Mapping[str, str]) -> 
             problems.add(loc, problem.path, problem.message)
     if problems.found or policy is None:
         raise PolicyError(_sorted_issues(problems, [name for name, _ in sources]))
-    return policy
+    return policy, _locator(merged, first_file)
+
+
+def _locator(document: Document, fallback: Loc) -> Locate:
+    where = {format_path(path): loc for path, loc in document.values.items()}
+    # An entry is best pointed at by its key (`sev3:`), a list item by its value.
+    where.update((format_path(path), loc) for path, loc in document.keys.items())
+
+    def locate(path: str) -> tuple[str, int, int]:
+        while path not in where and path:
+            parent = _LAST_PART.sub("", path, count=1)
+            path = parent if parent != path else ""
+        loc = where.get(path, fallback)
+        return loc.file, loc.line, loc.column
+
+    return locate
 
 
 def _sorted_issues(problems: Problems, files: list[str]) -> list[PolicyIssue]:

@@ -4,19 +4,47 @@ Rules are tried in policy order and the first match wins. To keep the hot path
 cheap, rules are indexed by the kinds they match so that only candidates are
 tried, and `if` expressions are compiled once when the policy loads.
 
-Rules with `when` (conditions over time) are evaluated by the engine, which
-keeps the per-group history they need; this module skips them.
+Rules with `when` are conditions over time. Their memory (since when a value
+has held, the times of recent matching signals) lives in the database; the
+engine hands it in as `WindowState` and stores the `Observation`s that come
+back, so this module stays a pure function of its inputs.
+
+- `when: {value: {gt: 0.3}, for: 10m}` matches once the value has held on every
+  matching signal for 10 minutes. A signal where it does not hold resets it. A
+  timer at `since + for` opens the incident then, even if no signal arrives.
+- `when: {count: {at_least: 5, within: 1h}}` matches the signal that makes five
+  matching signals of one group within the last hour (a sliding window).
+A `when` rule that does not match lets the signal fall through to later rules.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from escalade.domain.expressions import ExpressionError
-from escalade.domain.policy import Match, Policy, Rule
+from escalade.domain.policy import Match, Policy, Rule, When
 from escalade.domain.signals import Signal
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """What a `when` rule remembers about one group."""
+
+    since: datetime | None = None
+    hits: tuple[datetime, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """New window state to store; `due` asks for a timer (a `for:` still running)."""
+
+    rule_id: str
+    group_key: str
+    state: WindowState
+    due: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +55,14 @@ class Route:
     group_key: str
     silenced_by: str | None = None
     notes: tuple[str, ...] = ()
+    observations: tuple[Observation, ...] = ()
+
+
+StateOf = Callable[[str, str], WindowState]
+
+
+def _no_history(rule_id: str, group: str) -> WindowState:
+    return WindowState()
 
 
 def matches(match: Match, signal: Signal) -> bool:
@@ -39,6 +75,24 @@ def matches(match: Match, signal: Signal) -> bool:
     if any(signal.subject.get(k) != v for k, v in match.subject.items()):
         return False
     return all(signal.labels.get(k) == v for k, v in match.labels.items())
+
+
+def observe(
+    when: When, state: WindowState, signal: Signal, now: datetime
+) -> tuple[bool, tuple[WindowState, datetime | None]]:
+    """Whether a `when` condition is met by this signal, and the state to keep."""
+    if when.count is not None:
+        horizon = now - when.count.within.as_timedelta()
+        # The last `at_least` hits decide the count, so no more are kept.
+        hits = (*(h for h in state.hits if h > horizon), now)[-when.count.at_least :]
+        return len(hits) >= when.count.at_least, (WindowState(state.since, hits), None)
+    assert when.value is not None and when.for_ is not None  # the model guarantees a form
+    holds = signal.value is not None and when.value.holds(signal.value)
+    if not holds:
+        return False, (WindowState(None, state.hits), None)
+    since = state.since or now
+    due = since + when.for_.as_timedelta()
+    return due <= now, (WindowState(since, state.hits), None if due <= now else due)
 
 
 def group_key(rule_id: str | None, fields: tuple[str, ...], signal: Signal) -> str:
@@ -62,8 +116,6 @@ class RuleBook:
         by_kind: dict[str, list[int]] = defaultdict(list)
         any_kind: list[int] = []
         for index, rule in enumerate(policy.rules):
-            if rule.when is not None:
-                continue
             kind = rule.match.kind
             if kind is None:
                 any_kind.append(index)
@@ -77,8 +129,9 @@ class RuleBook:
         indices = sorted({*self._by_kind.get(kind, ()), *self._any_kind})
         return [self._policy.rules[i] for i in indices]
 
-    def route(self, signal: Signal, now: datetime) -> Route:
+    def route(self, signal: Signal, now: datetime, state_of: StateOf = _no_history) -> Route:
         notes: list[str] = []
+        observations: list[Observation] = []
         variables = {"signal": signal.as_expression_input()}
         chosen: Rule | None = None
         for rule in self.candidates(signal.kind):
@@ -91,6 +144,12 @@ class RuleBook:
                 except ExpressionError as exc:
                     notes.append(f"rule {rule.id}: `if` could not be evaluated: {exc}")
                     continue
+            if rule.when is not None:
+                key = group_key(rule.id, rule.group_by, signal)
+                seen, observation = observe(rule.when, state_of(rule.id, key), signal, now)
+                observations.append(Observation(rule.id, key, *observation))
+                if not seen:
+                    continue
             chosen = rule
             break
         if chosen is None:
@@ -101,7 +160,18 @@ class RuleBook:
                 chosen.id, chosen.tier, chosen.type, group_key(chosen.id, chosen.group_by, signal)
             )
         silenced = self.silenced_by(signal, now)
-        return Route(route.rule_id, route.tier, route.type, route.group_key, silenced, tuple(notes))
+        return Route(
+            route.rule_id,
+            route.tier,
+            route.type,
+            route.group_key,
+            silenced,
+            tuple(notes),
+            tuple(observations),
+        )
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self._policy.rules if r.id == rule_id), None)
 
     def silenced_by(self, signal: Signal, now: datetime) -> str | None:
         wall = now.astimezone(self._policy.tz).replace(tzinfo=None)

@@ -8,7 +8,7 @@ Overrides are local wall-clock ranges `[from, to)`; the last listed wins.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from escalade.domain.policy import Policy, Schedule
@@ -44,3 +44,67 @@ def on_call(schedule: Schedule, tz: ZoneInfo, at: datetime) -> str | None:
 def on_call_now(policy: Policy, schedule_id: str, at: datetime) -> str | None:
     schedule = policy.schedules[schedule_id]
     return on_call(schedule, schedule_zone(schedule, policy), at)
+
+
+def handoffs(schedule: Schedule, tz: ZoneInfo, after: datetime, until: datetime) -> list[datetime]:
+    """Instants in ``(after, until]`` at which the holder of `schedule` may change.
+
+    These are the rotation's handoffs and the overrides' edges, in UTC and sorted;
+    between two of them the holder stays the same.
+    """
+    after, until = after.astimezone(UTC), until.astimezone(UTC)
+    rotation = schedule.rotation
+    step = timedelta(seconds=rotation.shift.seconds)
+    found: set[datetime] = set()
+    if rotation.shift.seconds % _DAY == 0:
+        # Whole days hand over at the same local wall-clock time, as in on_call.
+        def handoff(k: int) -> datetime:
+            return (rotation.start + k * step).replace(tzinfo=tz).astimezone(UTC)
+
+        k = (after.astimezone(tz).replace(tzinfo=None) - rotation.start) // step
+    else:
+        first = rotation.start.replace(tzinfo=tz).astimezone(UTC)
+
+        def handoff(k: int) -> datetime:
+            return first + k * step
+
+        k = (after - first) // step
+    k -= 1  # a DST change can move a wall-clock handoff an hour either way
+    while (instant := handoff(k)) <= until:
+        if instant > after:
+            found.add(instant)
+        k += 1
+    for override in schedule.overrides:
+        for edge in (override.from_, override.to):
+            instant = edge.replace(tzinfo=tz).astimezone(UTC)
+            if after < instant <= until:
+                found.add(instant)
+    return sorted(found)
+
+
+def next_handoff(
+    schedule: Schedule, tz: ZoneInfo, at: datetime
+) -> tuple[datetime, str | None] | None:
+    """When, after `at`, someone else takes `schedule` over, and who (in `tz`).
+
+    None when the holder never changes again (a one-person rotation with no
+    override ahead).
+    """
+    current = on_call(schedule, tz, at)
+    cycle = timedelta(
+        seconds=schedule.rotation.shift.seconds * (len(schedule.rotation.members) + 1)
+    )
+    last_edge = max(
+        (o.to.replace(tzinfo=tz).astimezone(UTC) for o in schedule.overrides),
+        default=at.astimezone(UTC),
+    )
+    start = at.astimezone(UTC)
+    while True:
+        end = start + cycle
+        for instant in handoffs(schedule, tz, start, end):
+            who = on_call(schedule, tz, instant)
+            if who != current:
+                return instant.astimezone(tz), who
+        if start >= last_edge:
+            return None
+        start = end

@@ -83,6 +83,25 @@ class Signal:
             links=tuple(link.model_dump(exclude_none=True) for link in wire.links),
         )
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Signal:
+        """The inverse of `to_record`."""
+        occurred = record.get("occurred_at")
+        return cls(
+            id=record["id"],
+            kind=record["kind"],
+            received_at=datetime.fromisoformat(record["received_at"]),
+            source=record.get("source"),
+            subject=dict(record.get("subject") or {}),
+            summary=record.get("summary"),
+            value=record.get("value"),
+            labels=dict(record.get("labels") or {}),
+            occurred_at=datetime.fromisoformat(occurred) if occurred else None,
+            dedup_key=record.get("dedup_key"),
+            details=dict(record.get("details") or {}),
+            links=tuple(record.get("links") or ()),
+        )
+
     @property
     def title(self) -> str:
         if self.summary:

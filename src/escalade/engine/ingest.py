@@ -10,20 +10,25 @@ commit), so a burst costs one fsync, not one per signal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from escalade.domain.effects import Effect
+from escalade.domain.effects import Effect, SetTimer, TimerKind
 from escalade.domain.escalation import Outcome, SignalArrived, apply, open_incident
 from escalade.domain.incidents import Incident
+from escalade.domain.rules import Observation, Route, WindowState
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine.effects import persist
 from escalade.engine.ids import new_id
 from escalade.engine.policies import LoadedPolicy
-from escalade.storage import incidents, signals
+from escalade.storage import incidents, rule_state, signals
 from escalade.storage.signals import StoredSignal
+from escalade.storage.timers import DueTimer
+
+CONDITION_OWNER = "rule:"  # timers of `when: {for: ...}` belong to a rule, not an incident
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,49 +56,109 @@ def ingest(
         return ingest_in(conn, loaded, batch, now)
 
 
+@dataclass
+class _Batch:
+    """Incidents touched by one transaction, and what it will write."""
+
+    conn: Connection
+    loaded: LoadedPolicy
+    now: datetime
+    open_now: dict[str, Incident] = field(default_factory=dict)
+    read_versions: dict[str, int] = field(default_factory=dict)
+    current: dict[str, Incident] = field(default_factory=dict)
+    new_ids: set[str] = field(default_factory=set)
+    effects: list[Effect] = field(default_factory=list)
+    windows: dict[tuple[str, str], WindowState] = field(default_factory=dict)
+    window_signals: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def state_of(self, rule_id: str, group: str) -> WindowState:
+        key = (rule_id, group)
+        if key not in self.windows:
+            found = rule_state.load(self.conn, rule_id, group)
+            self.windows[key] = found[0] if found else WindowState()
+        return self.windows[key]
+
+    def observe(self, observations: Sequence[Observation], signal: Signal) -> None:
+        for o in observations:
+            self.windows[(o.rule_id, o.group_key)] = o.state
+            self.window_signals[(o.rule_id, o.group_key)] = signal.to_record()
+            if o.due is not None and o.state.since is not None:
+                self.effects.append(
+                    SetTimer(
+                        f"{CONDITION_OWNER}{o.rule_id}",
+                        TimerKind.CONDITION,
+                        int(o.state.since.timestamp()),
+                        o.due,
+                        tag=o.group_key,
+                    )
+                )
+
+    def place(self, route: Route, signal: Signal) -> str:
+        """Attach the signal to its group's open incident, or open one."""
+        policy = self.loaded.policy
+        window = policy.grouping.window.as_timedelta()
+        incident = self.open_now.get(route.group_key)
+        if incident is not None and _joins(incident, self.now, window):
+            outcome: Outcome = apply(policy, incident, SignalArrived(signal), self.now)
+        else:
+            incident_id = new_id("inc", self.now)
+            outcome = open_incident(policy, route, signal, incident_id, self.now)
+            self.new_ids.add(incident_id)
+        self.open_now[route.group_key] = outcome.incident
+        self.current[outcome.incident.id] = outcome.incident
+        self.effects.extend(outcome.effects)
+        return outcome.incident.id
+
+    def load_groups(self, keys: set[str]) -> None:
+        _lock_groups(self.conn, keys)
+        found = incidents.open_by_group(self.conn, keys - set(self.open_now), lock=True)
+        self.open_now.update(found)
+        self.read_versions.update({i.id: i.version for i in found.values()})
+
+    def write(self) -> bool:
+        incidents.insert(self.conn, [i for k, i in self.current.items() if k in self.new_ids])
+        incidents.save(
+            self.conn,
+            [(i, self.read_versions[k]) for k, i in self.current.items() if k not in self.new_ids],
+        )
+        rule_state.save(
+            self.conn,
+            [
+                (r, g, s, self.window_signals[(r, g)])
+                for (r, g), s in self.windows.items()
+                if (r, g) in self.window_signals
+            ],
+        )
+        return persist(self.conn, self.effects, self.now)
+
+
 def ingest_in(
     conn: Connection, loaded: LoadedPolicy, batch: Sequence[Signal], now: datetime
 ) -> IngestResult:
-    policy = loaded.policy
-    window = policy.grouping.window.as_timedelta()
+    work = _Batch(conn, loaded, now)
     seen = signals.existing(conn, [s.id for s in batch])
     fresh: list[Signal] = []
     for s in batch:
         if s.id not in seen:
             seen[s.id] = None
             fresh.append(s)
-    routes = {s.id: loaded.rules.route(s, now) for s in fresh}
-    keys = {r.group_key for r in routes.values() if r.silenced_by is None}
-    _lock_groups(conn, keys)
-    open_now = incidents.open_by_group(conn, keys, lock=True)
-    read_versions = {i.id: i.version for i in open_now.values()}
-    current: dict[str, Incident] = {}  # incident id -> latest state in this batch
-    new_ids: set[str] = set()
-    effects: list[Effect] = []
+    routes: dict[str, Route] = {}
+    for s in fresh:
+        route = loaded.rules.route(s, now, work.state_of)
+        work.observe(route.observations, s)
+        routes[s.id] = route
+    work.load_groups({r.group_key for r in routes.values() if r.silenced_by is None})
     stored: list[StoredSignal] = []
     accepted: dict[str, Accepted] = {}
     for s in fresh:
         route = routes[s.id]
-        incident_id: str | None = None
-        if route.silenced_by is None:
-            incident = open_now.get(route.group_key)
-            if incident is not None and _joins(incident, now, window):
-                outcome: Outcome = apply(policy, incident, SignalArrived(s), now)
-            else:
-                outcome = open_incident(policy, route, s, new_id("inc", now), now)
-                new_ids.add(outcome.incident.id)
-            incident_id = outcome.incident.id
-            open_now[route.group_key] = outcome.incident
-            current[incident_id] = outcome.incident
-            effects.extend(outcome.effects)
+        incident_id = work.place(route, s) if route.silenced_by is None else None
         stored.append(
             StoredSignal(s, incident_id, route.rule_id, route.group_key, route.silenced_by)
         )
         accepted[s.id] = Accepted(s.id, incident_id, silenced_by=route.silenced_by)
     signals.insert(conn, stored)
-    incidents.insert(conn, [i for k, i in current.items() if k in new_ids])
-    incidents.save(conn, [(i, read_versions[k]) for k, i in current.items() if k not in new_ids])
-    due = persist(conn, effects, now)
+    due = work.write()
     result = []
     answered: set[str] = set()
     for s in batch:
@@ -107,6 +172,32 @@ def ingest_in(
     return IngestResult(tuple(result), due)
 
 
+def fire_condition(conn: Connection, loaded: LoadedPolicy, timer: DueTimer, now: datetime) -> bool:
+    """A `for:` condition's timer: open (or join) the incident if it still holds.
+
+    True when the fire changed something that is due now. A timer whose
+    condition was reset, or restarted since, does nothing (`step` is the
+    start of the run it was set for).
+    """
+    rule_id = timer.incident_id.removeprefix(CONDITION_OWNER)
+    group, step = timer.tag, timer.step
+    rule = loaded.rules.rule(rule_id)
+    found = rule_state.load(conn, rule_id, group)
+    if rule is None or rule.when is None or rule.when.for_ is None or found is None:
+        return False
+    state, record = found
+    if state.since is None or int(state.since.timestamp()) != step or record is None:
+        return False
+    if state.since + rule.when.for_.as_timedelta() > now:
+        return False
+    signal = Signal.from_record(record)
+    route = Route(rule.id, rule.tier, rule.type, group)
+    work = _Batch(conn, loaded, now)
+    work.load_groups({group})
+    work.place(route, signal)
+    return work.write()
+
+
 def _joins(incident: Incident, now: datetime, window: timedelta) -> bool:
     """A signal joins an open incident whose last signal is within the window."""
     return now - incident.last_signal_at <= window
@@ -118,13 +209,12 @@ def _lock_groups(conn: Connection, keys: set[str]) -> None:
     Without it two API processes could each open an incident for one group.
     Keys are locked in sorted order so two batches never deadlock.
     """
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not keys:
         return
-    if keys:
-        conn.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-                "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
-            ),
-            {"keys": sorted(keys)},
-        )
+    conn.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
+        ),
+        {"keys": sorted(keys)},
+    )

@@ -17,11 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from escalade.channels.base import Failed, Message, Retry, Sent
 from escalade.channels.registry import Senders
-from escalade.domain.effects import Effect, Record
+from escalade.domain.effects import Effect, Record, TimerKind
 from escalade.domain.escalation import TimerFired, apply
 from escalade.domain.incidents import Incident
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist
+from escalade.engine.ingest import fire_condition
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import deliveries, incidents, timeline, timers
 from escalade.storage.deliveries import Delivery
@@ -61,13 +62,18 @@ class Worker:
             read_versions: dict[str, int] = {}
             effects: list[Effect] = []
             for timer in due:
+                if timer.kind is TimerKind.CONDITION:
+                    if fire_condition(conn, loaded, timer, now):
+                        self.wake.set()
+                    continue
                 incident = state.get(timer.incident_id)
                 if incident is None:
                     incident = incidents.get(conn, timer.incident_id, lock=True)
                     if incident is None:
                         continue
                     read_versions[incident.id] = incident.version
-                outcome = apply(loaded.policy, incident, TimerFired(timer.kind, timer.step), now)
+                event = TimerFired(timer.kind, timer.step, timer.tag)
+                outcome = apply(loaded.policy, incident, event, now)
                 state[incident.id] = outcome.incident
                 effects.extend(outcome.effects)
             timers.remove(conn, [t.key for t in due])

@@ -102,9 +102,20 @@ timers = Table(
     Column("incident_id", String(40), nullable=False),
     Column("kind", String(40), nullable=False),
     Column("step", Integer, nullable=False),
+    Column("tag", String(400), nullable=False, server_default=""),
     Column("due_at", UTCDateTime, nullable=False),
     Index("ix_timers_due", "due_at"),
     Index("ix_timers_incident", "incident_id"),
+)
+
+rule_state = Table(
+    "rule_state",
+    metadata,
+    Column("rule_id", String(200), primary_key=True),
+    Column("group_key", String(1000), primary_key=True),
+    Column("since", UTCDateTime, nullable=True),  # `for:` condition holding since
+    Column("hits", Json, nullable=False),  # `count:` times of recent matching signals
+    Column("signal", Json, nullable=True),  # the latest matching signal
 )
 
 deliveries = Table(

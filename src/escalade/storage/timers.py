@@ -20,6 +20,7 @@ class DueTimer:
     kind: TimerKind
     step: int
     due_at: datetime
+    tag: str = ""
 
 
 def set_many(conn: Connection, new: Sequence[SetTimer]) -> None:
@@ -32,6 +33,7 @@ def set_many(conn: Connection, new: Sequence[SetTimer]) -> None:
                 "incident_id": t.incident_id,
                 "kind": t.kind.value,
                 "step": t.step,
+                "tag": t.tag,
                 "due_at": t.due_at,
             }
             for t in new
@@ -54,7 +56,7 @@ def claim_due(conn: Connection, now: datetime, limit: int) -> list[DueTimer]:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return [
-        DueTimer(r.key, r.incident_id, TimerKind(r.kind), r.step, r.due_at)
+        DueTimer(r.key, r.incident_id, TimerKind(r.kind), r.step, r.due_at, r.tag)
         for r in conn.execute(query)
     ]
 
