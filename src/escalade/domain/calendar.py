@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from collections.abc import Collection
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from escalade.domain.durations import Duration
@@ -30,7 +30,9 @@ def add_duration(
     """`start` plus `duration`; `start` must be timezone-aware."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    result = start + timedelta(seconds=duration.seconds)
+    # In UTC: aware arithmetic in a zone with DST would add wall-clock time instead.
+    elapsed = start.astimezone(UTC) + timedelta(seconds=duration.seconds)
+    result = elapsed.astimezone(start.tzinfo)
     if duration.business_days:
         local = result.astimezone(tz)
         day = local.date()

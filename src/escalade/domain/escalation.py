@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from escalade.domain import governance
 from escalade.domain.effects import CancelTimers, Effect, Record, SetTimer, TimerKind
+from escalade.domain.governance import Catalogue, GovernanceEvent
 from escalade.domain.incidents import (
     Incident,
     IncidentStatus,
@@ -57,7 +59,7 @@ class Escalate:
     note: str | None = None
 
 
-Event = SignalArrived | TimerFired | Acknowledge | Resolve | Escalate
+Event = SignalArrived | TimerFired | Acknowledge | Resolve | Escalate | GovernanceEvent
 
 
 class CannotEscalate(ValueError):
@@ -75,11 +77,16 @@ class Outcome:
 
 
 _LADDER_TIMERS = frozenset({TimerKind.LADDER, TimerKind.ACK_WINDOW})
-_ALL_TIMERS = frozenset(TimerKind)
+_ALL_TIMERS = frozenset(TimerKind) - {TimerKind.OBLIGATION}  # see _timer
 
 
 def open_incident(
-    policy: Policy, route: Route, signal: Signal, incident_id: str, now: datetime
+    policy: Policy,
+    route: Route,
+    signal: Signal,
+    incident_id: str,
+    now: datetime,
+    catalogue: Catalogue | None = None,
 ) -> Outcome:
     """A new incident from its first signal: fill roles, fire rung 1, start the clocks."""
     tier = policy.tiers[route.tier]
@@ -121,12 +128,23 @@ def open_incident(
         due = after(policy, now, tier.update_every)
         effects.append(SetTimer(incident_id, TimerKind.UPDATE, 1, due))
     effects += _quiet_timer(policy, incident, now)
+    rule = next((r for r in policy.rules if r.id == route.rule_id), None)
+    incident, clocks = governance.on_open(policy, catalogue or {}, incident, rule, signal, now)
     incident, fired = fire(policy, incident, policy.ladders[tier.ladder], now, reason="opened")
-    return Outcome(incident, (*effects, *fired))
+    return Outcome(incident, (*effects, *clocks, *fired))
 
 
-def apply(policy: Policy, incident: Incident, event: Event, now: datetime) -> Outcome:
-    """The one entry point for everything that happens to an open incident."""
+def apply(
+    policy: Policy,
+    incident: Incident,
+    event: Event,
+    now: datetime,
+    catalogue: Catalogue | None = None,
+) -> Outcome:
+    """The one entry point for everything that happens to an incident."""
+    if isinstance(event, GovernanceEvent):
+        updated, effects = governance.apply_event(policy, catalogue or {}, incident, event, now)
+        return Outcome(updated, tuple(effects))
     if isinstance(event, SignalArrived):
         return _attach(policy, incident, event.signal, now)
     if isinstance(event, TimerFired):
@@ -211,10 +229,18 @@ def _escalate(policy: Policy, incident: Incident, event: Escalate, now: datetime
 
 def _timer(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
     """A timer came due. Each kind checks it is still current; a stale one does nothing."""
+    if event.kind is TimerKind.OBLIGATION:  # the law's clock runs on after resolution
+        updated, effects = governance.obligation_timer(policy, incident, event.step, event.tag, now)
+        return Outcome(updated, tuple(effects))
     handler = _TIMER_HANDLERS.get(event.kind)
     if handler is None or not incident.is_open:
         return Outcome(incident)
     return handler(policy, incident, event, now)
+
+
+def _decision_due(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
+    updated, effects = governance.decision_timer(policy, incident, event.tag, now)
+    return Outcome(updated, tuple(effects))
 
 
 def _ladder_due(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
@@ -308,6 +334,7 @@ _TIMER_HANDLERS: dict[TimerKind, _Handler] = {
     TimerKind.ACK_EXPIRY: _ack_expired,
     TimerKind.UPDATE: _update_due,
     TimerKind.QUIET: _quiet,
+    TimerKind.DECISION: _decision_due,
 }
 
 

@@ -103,6 +103,14 @@ class Incident:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     ack_step: int = 0
+    # Governance: facts, regulatory clocks and decision rights (domain/governance.py).
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    obligations: tuple[str, ...] = ()
+    submitted: dict[str, dict[str, str]] = field(default_factory=dict)
+    deadlines: tuple[dict[str, Any], ...] = ()
+    clock_version: int = 0
+    evidence_hold: bool = False
+    decisions: tuple[dict[str, Any], ...] = ()
     version: int = 1
 
     def evolve(self, **changes: Any) -> Incident:
@@ -131,6 +139,10 @@ class Incident:
             "acknowledged_by": self.acknowledged_by,
             "resolved_at": _iso(self.resolved_at),
             "resolved_by": self.resolved_by,
+            "facts": self.facts,
+            "obligations": list(self.deadlines),
+            "evidence_hold": self.evidence_hold,
+            "decisions": list(self.decisions),
             "ladder": {
                 "id": self.ladder.ladder,
                 "rung": self.ladder.rung + 1,

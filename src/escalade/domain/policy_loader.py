@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from escalade.domain.policy import DEFER_REFERENCES, Policy
-from escalade.domain.policy_errors import report_validation_error
 from escalade.domain.policy_base import format_path
+from escalade.domain.policy_errors import report_validation_error
 from escalade.domain.yaml_source import Document, Loc, Problems, compose, merge, value_at
 
 __all__ = ["Locate", "PolicyError", "PolicyIssue", "parse_policy", "parse_policy_with_locations"]

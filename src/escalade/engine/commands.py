@@ -37,7 +37,7 @@ def act(db: Engine, loaded: LoadedPolicy, incident_id: str, event: Event, now: d
         incident = incidents.get(conn, incident_id, lock=True)
         if incident is None:
             raise IncidentNotFound(incident_id)
-        outcome = apply(loaded.policy, incident, event, now)
+        outcome = apply(loaded.policy, incident, event, now, loaded.catalogue)
         if not outcome.changed:
             return Acted(incident, changed=False, due_now=False)
         if outcome.incident is not incident:

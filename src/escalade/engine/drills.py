@@ -19,6 +19,7 @@ from typing import Any
 
 from escalade.channels.recording import Recorder, RecordingSender
 from escalade.channels.registry import Senders
+from escalade.domain.decisions import DecisionRefused
 from escalade.domain.escalation import CannotEscalate
 from escalade.domain.incidents import IllegalTransition
 from escalade.domain.recipients import people_of
@@ -148,6 +149,14 @@ class _Drill:
             raise RuntimeError("the drill did not settle: something fires without end")
         self.clock.move_to(max(self.clock.now(), target))
         self.worker.run_once()
+        self.track_opened()
+
+    def track_opened(self) -> None:
+        """Incidents in the order they opened, whether a signal or a timer opened them."""
+        found = self.service.list_incidents(limit=500)
+        for incident in sorted(found, key=lambda i: (i["opened_at"], i["id"])):
+            if incident["id"] not in self.opened:
+                self.opened.append(incident["id"])
 
     # --- steps -------------------------------------------------------------------
     def run(self) -> None:
@@ -186,11 +195,39 @@ class _Drill:
                 verb = {"ack": "acknowledge", "resolve": "resolve", "escalate": "escalate"}[name]
                 getattr(self.service, verb)(self.incident_id(value.incident), value.by, value.note)
             else:
-                raise LookupError(f"step '{name}' is not supported by this version of Escalade")
+                self.governance(name, value)
+        except DecisionRefused as exc:
+            self.last_decision = {"status": "refused", "reason": exc.reason}
+            if step.expect is None or step.expect.decision != "refused":
+                self.report.checks.append(
+                    Check(str(step.at), f"{name} step", "to succeed", str(exc), ok=False)
+                )
         except (IllegalTransition, CannotEscalate, IncidentNotFound, LookupError) as exc:
             self.report.checks.append(
                 Check(str(step.at), f"{name} step", "to succeed", str(exc), ok=False)
             )
+
+    def governance(self, name: str, value: Any) -> None:
+        incident_id = self.incident_id(value.incident)
+        if name == "fact":
+            until = value.until
+            self.service.record_fact(incident_id, value.name, value.by, value.value, until)
+            return
+        if name == "submit":
+            self.service.submit(incident_id, value.obligation, value.by, value.stage)
+            return
+        if name == "request_decision":
+            acted = self.service.request_decision(incident_id, value.action, value.by, value.args)
+        else:
+            acted = self.service.vote(
+                incident_id, value.by, value.approve, action=value.action, comment=value.comment
+            )
+        decisions = acted.incident.decisions
+        self.last_decision = (
+            dict(decisions[-1])
+            if name == "request_decision"
+            else next(dict(d) for d in reversed(decisions) if d["action"] == value.action)
+        )
 
     # --- expectations ------------------------------------------------------------
     def notified_names(self) -> set[str]:
@@ -250,16 +287,27 @@ class _Drill:
         kinds = [e["kind"] for e in (current or {}).get("timeline", [])]
         for kind in expect.timeline:
             add(Check(offset, f"timeline has {kind}", True, kind in kinds, ok=kind in kinds))
-        if expect.decision is not None or expect.reason is not None or expect.obligations:
-            add(
-                Check(
-                    offset,
-                    "decisions and obligations",
-                    "supported",
-                    "not supported by this version of Escalade",
-                    ok=False,
-                )
-            )
+        decision = self.last_decision or {}
+        for key in ("decision", "reason"):
+            wanted_value = getattr(expect, key)
+            if wanted_value is not None:
+                actual = decision.get("status" if key == "decision" else "reason")
+                add(Check(offset, key, wanted_value, actual, ok=actual == wanted_value))
+        deadlines = (current or {}).get("obligations", [])
+        for want in expect.obligations:
+            matching = [
+                d
+                for d in deadlines
+                if d["regime"] == want.regime and (want.stage is None or d["stage"] == want.stage)
+            ]
+            shown = [f"{d['stage']} due {d['due_at']} ({d['status']})" for d in matching]
+            ok = bool(matching)
+            if want.due is not None:
+                ok = ok and any(datetime.fromisoformat(d["due_at"]) == want.due for d in matching)
+            if want.status is not None:
+                ok = ok and any(d["status"] == want.status for d in matching)
+            wanted_text = want.regime + (f" due {want.due.isoformat()}" if want.due else "")
+            add(Check(offset, f"obligation {want.regime}", wanted_text, shown or "none", ok=ok))
         del final
 
     def collect(self) -> None:

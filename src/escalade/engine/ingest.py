@@ -102,7 +102,9 @@ class _Batch:
             outcome: Outcome = apply(policy, incident, SignalArrived(signal), self.now)
         else:
             incident_id = new_id("inc", self.now)
-            outcome = open_incident(policy, route, signal, incident_id, self.now)
+            outcome = open_incident(
+                policy, route, signal, incident_id, self.now, self.loaded.catalogue
+            )
             self.new_ids.add(incident_id)
         self.open_now[route.group_key] = outcome.incident
         self.current[outcome.incident.id] = outcome.incident

@@ -3,16 +3,27 @@ policy that loads cleanly."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
+from escalade.domain.obligations import REGIMES_FILE
 from escalade.domain.policy import Policy
 from escalade.domain.policy_loader import PolicyError, PolicyIssue, parse_policy
+from escalade.domain.regimes import Regime, parse_catalogue
 from escalade.domain.rules import RuleBook
+
+
+@functools.cache
+def regime_catalogue() -> Mapping[str, Regime]:
+    """The regulatory regimes shipped with Escalade (domain/regimes.yaml)."""
+    text = resources.files("escalade.domain").joinpath(REGIMES_FILE).read_text(encoding="utf-8")
+    return parse_catalogue(text)
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,7 @@ class LoadedPolicy:
     rules: RuleBook
     source: str
     digest: str
+    catalogue: Mapping[str, Regime] = field(default_factory=regime_catalogue)
 
 
 def read_sources(path: Path) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
+from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest
 from escalade.engine.clock import Clock, SystemClock
@@ -102,6 +103,41 @@ class Escalade:
 
     def escalate(self, incident_id: str, by: str, note: str | None = None) -> commands.Acted:
         return self.act(incident_id, Escalate(by, note))
+
+    def record_fact(
+        self,
+        incident_id: str,
+        name: str,
+        by: str,
+        value: Any = True,
+        until: datetime | None = None,
+    ) -> commands.Acted:
+        return self.act(incident_id, RecordFact(name, by, value, until))
+
+    def request_decision(
+        self, incident_id: str, action: str, by: str, args: dict[str, Any] | None = None
+    ) -> commands.Acted:
+        decision_id = new_id("dec", self.clock.now())
+        return self.act(incident_id, RequestDecision(action, by, decision_id, args or {}))
+
+    def vote(
+        self,
+        incident_id: str,
+        by: str,
+        approve: bool,
+        *,
+        decision_id: str | None = None,
+        action: str | None = None,
+        comment: str | None = None,
+    ) -> commands.Acted:
+        """A vote on a decision (by id, or the pending one on `action`, opened if none)."""
+        event = CastVote(by, approve, decision_id, action, new_id("dec", self.clock.now()), comment)
+        return self.act(incident_id, event)
+
+    def submit(
+        self, incident_id: str, obligation: str, by: str, stage: str | None = None
+    ) -> commands.Acted:
+        return self.act(incident_id, RecordSubmission(obligation, by, stage))
 
     def list_incidents(
         self,

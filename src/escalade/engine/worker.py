@@ -73,7 +73,7 @@ class Worker:
                         continue
                     read_versions[incident.id] = incident.version
                 event = TimerFired(timer.kind, timer.step, timer.tag)
-                outcome = apply(loaded.policy, incident, event, now)
+                outcome = apply(loaded.policy, incident, event, now, loaded.catalogue)
                 state[incident.id] = outcome.incident
                 effects.extend(outcome.effects)
             timers.remove(conn, [t.key for t in due])
