@@ -159,3 +159,14 @@ def test_oncall_with_a_broken_policy_exits_1(runner: CliRunner, tmp_path: Path) 
     result = runner.invoke(main, ["oncall", "--policy", path])
     assert result.exit_code == 1
     assert "did you mean 'main'?" in result.output
+
+
+def test_an_unknown_holiday_calendar_is_a_policy_error(tmp_path: Path) -> None:
+    text = (ROOT / "examples/policies/demo.yaml").read_text()
+    broken = tmp_path / "p.yaml"
+    broken.write_text(
+        text.replace("timezone: Europe/Berlin", "timezone: Europe/Berlin\nholidays: XX")
+    )
+    result = CliRunner().invoke(main, ["policy", "check", str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}:6:1: holidays: no holiday calendar for 'XX'" in result.stdout

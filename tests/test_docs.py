@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from pydantic import BaseModel
+
+import escalade.domain.policy as models
 from conftest import ROOT
 from escalade.app import create_app
 from escalade.settings import Settings
@@ -41,3 +44,15 @@ def test_readme_links_resolve() -> None:
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
         if not target.startswith("http"):
             assert (ROOT / target).exists(), f"README links to missing {target}"
+
+
+def test_every_policy_key_is_in_the_policy_guide() -> None:
+    guide = (DOCS / "policy.md").read_text()
+    keys = {
+        field.alias or name
+        for model in vars(models).values()
+        if isinstance(model, type) and issubclass(model, BaseModel) and model is not BaseModel
+        for name, field in model.model_fields.items()
+    }
+    missing = sorted(k for k in keys if not re.search(rf"\b{re.escape(k)}\b", guide))
+    assert missing == [], f"keys missing from docs/policy.md: {missing}"

@@ -192,3 +192,18 @@ ladders:
       - {notify: [team:exec], escalate_after: 5m}
 default: {tier: sev1}
 """
+
+
+def test_business_day_rungs_skip_weekends_and_the_policy_holidays() -> None:
+    text = POLICY_TEXT_NOBODY.replace(
+        "version: 1\n", "version: 1\ntimezone: Europe/Berlin\nholidays: DE\n"
+    )
+    text = text.replace(
+        "{notify: [team:nobody], escalate_after: 5m}", "{notify: [team:exec], escalate_after: 1bd}"
+    )
+    p = policy(text)
+    s = leak()
+    thursday = datetime(2026, 12, 24, 10, 0, tzinfo=UTC)  # Christmas Eve; 25th, 26th are holidays
+    out = open_incident(p, RuleBook(p).route(s, thursday), s, "inc1", thursday)
+    [ladder] = [t for t in timers(out) if t.kind is TimerKind.LADDER]
+    assert ladder.due_at == datetime(2026, 12, 28, 10, 0, tzinfo=UTC)  # the next Monday

@@ -6,13 +6,14 @@ Part of the pure core; `escalation.apply` calls in here whenever a rung is due.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from escalade.domain.calendar import add_duration
 from escalade.domain.effects import Effect, Notify, Record, SetTimer, TimerKind
 from escalade.domain.hours import is_open, next_opening
 from escalade.domain.incidents import Incident
+from escalade.domain.obligations import holiday_dates
 from escalade.domain.policy import Ladder, Policy
 from escalade.domain.recipients import resolve
 from escalade.domain.targets import Target
@@ -53,8 +54,9 @@ def fire(
     next opening (an `hours` timer), then fires.
     """
     pos = incident.ladder
-    if ladder.hours is not None and not is_open(ladder.hours, policy.tz, now):
-        opening = next_opening(ladder.hours, policy.tz, now)
+    closed = policy_holidays(policy, now)
+    if ladder.hours is not None and not is_open(ladder.hours, policy.tz, now, closed):
+        opening = next_opening(ladder.hours, policy.tz, now, closed)
         return incident, [
             Record(
                 incident.id,
@@ -137,4 +139,10 @@ def ladder_of(policy: Policy, incident: Incident) -> Ladder:
 
 
 def after(policy: Policy, now: datetime, duration: Any) -> datetime:
-    return add_duration(now, duration, policy.tz)
+    """`now` plus a policy duration; business days skip the policy's `holidays`."""
+    return add_duration(now, duration, policy.tz, policy_holidays(policy, now))
+
+
+def policy_holidays(policy: Policy, now: datetime) -> frozenset[date]:
+    """The policy calendar's holidays this year and next (what any window can reach)."""
+    return holiday_dates(policy.holidays, (now.year, now.year + 1))

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from escalade.domain.obligations import REGIMES_FILE
+from escalade.domain.obligations import REGIMES_FILE, holiday_dates
 from escalade.domain.policy import Policy
-from escalade.domain.policy_loader import PolicyError, PolicyIssue, parse_policy
+from escalade.domain.policy_loader import PolicyError, PolicyIssue, parse_policy_with_locations
 from escalade.domain.regimes import Regime, parse_catalogue
 from escalade.domain.rules import RuleBook
 
@@ -58,7 +58,12 @@ def read_sources(path: Path) -> list[tuple[str, str]]:
 
 def load(path: Path, env: Mapping[str, str] | None = None) -> LoadedPolicy:
     sources = read_sources(path)
-    policy = parse_policy(sources, os.environ if env is None else env)
+    policy, locate = parse_policy_with_locations(sources, os.environ if env is None else env)
+    try:
+        holiday_dates(policy.holidays, (2026,))
+    except ValueError as exc:
+        file, line, column = locate("holidays")
+        raise PolicyError((PolicyIssue(file, line, column, "holidays", str(exc)),)) from exc
     digest = hashlib.sha256("\0".join(text for _, text in sources).encode()).hexdigest()
     return LoadedPolicy(policy, RuleBook(policy), str(path), digest)
 
