@@ -329,6 +329,9 @@ def obligation_timer(
         tag=f"obligation:{obligation}:{stage}:{which}:v{step}",
         subject=f"[{incident.tier}] {reason}: {incident.title}",
     )
+    if which == "due":
+        marked = ({**d, "status": "overdue"} if d is deadline else d for d in incident.deadlines)
+        incident = incident.evolve(deadlines=tuple(marked))
     return incident, [record, *notes]
 
 
@@ -403,9 +406,10 @@ def recompute(policy: Policy, catalogue: Catalogue, incident: Incident, now: dat
     effects: list[Effect] = [
         Record(incident.id, now, "obligation.clock", data={"deadlines": list(snapshot)})
     ]
-    for d, binding, submitted in found:
-        if submitted:
-            continue
+    before = {_key(d) for d in incident.deadlines}
+    for (d, binding, submitted), shown in zip(found, snapshot, strict=True):
+        if submitted or (_key(shown) in before and d.due_at <= now):
+            continue  # done, or already overdue and escalated: nothing to re-arm
         base = f"{d.obligation}|{d.stage}"
         for n, at in enumerate(reminder_times(d, [float(f) for f in binding.remind_at])):
             if at > now:
