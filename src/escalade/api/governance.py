@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from escalade.api.auth import requires, service
 from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
+from escalade.domain.command import CommandRefused
 from escalade.domain.decisions import DecisionRefused
 from escalade.domain.incidents import IllegalTransition
 from escalade.engine.commands import Acted, IncidentNotFound
@@ -26,28 +27,28 @@ Responder = Annotated[Principal, Depends(requires("responder"))]
 _FORBIDDEN = {"not_an_approver", "requester_cannot_approve"}
 
 
-class _Body(BaseModel):
+class ActorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-class FactBody(_Body):
+class FactBody(ActorBody):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*$")
     value: Any = True
     until: AwareDatetime | None = None
 
 
-class DecisionBody(_Body):
+class DecisionBody(ActorBody):
     action: str = Field(min_length=1, max_length=100)
     args: dict[str, Any] = {}
 
 
-class VoteBody(_Body):
+class VoteBody(ActorBody):
     approve: bool
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class SubmitBody(_Body):
+class SubmitBody(ActorBody):
     stage: str | None = None
 
 
@@ -61,7 +62,7 @@ def actor(escalade: Escalade, principal: Principal, by: str | None) -> str:
     return by or principal.name
 
 
-async def _run(
+async def run_as(
     request: Request, principal: Principal, by: str | None, call: Callable[[Escalade, str], Acted]
 ) -> Response:
     escalade = service(request)
@@ -75,6 +76,8 @@ async def _run(
     except DecisionRefused as exc:
         status = 403 if exc.reason in _FORBIDDEN else 409
         return problem(status, exc.reason, str(exc))
+    except CommandRefused as exc:
+        return problem(409 if exc.reason.startswith("item_") else 422, exc.reason, str(exc))
     except (IllegalTransition, LookupError) as exc:
         return problem(409, "conflict", str(exc))
     return JSONResponse({"incident": acted.incident.to_record(), "changed": acted.changed})
@@ -86,7 +89,7 @@ async def record_fact(
 ) -> Response:
     """Record a fact (e.g. `death`, `materiality_determined`); clocks are recomputed."""
     until: datetime | None = body.until
-    return await _run(
+    return await run_as(
         request,
         principal,
         body.by,
@@ -99,7 +102,7 @@ async def request_decision(
     incident_id: str, body: Annotated[DecisionBody, Body()], request: Request, principal: Responder
 ) -> Response:
     """Ask for an action the policy's decision rights govern."""
-    return await _run(
+    return await run_as(
         request,
         principal,
         body.by,
@@ -116,7 +119,7 @@ async def vote(
     principal: Responder,
 ) -> Response:
     """Approve or reject; only holders of the approver roles count."""
-    return await _run(
+    return await run_as(
         request,
         principal,
         body.by,
@@ -135,7 +138,7 @@ async def submit(
     principal: Responder,
 ) -> Response:
     """Record that an obligation's stage was submitted; it satisfies that clock."""
-    return await _run(
+    return await run_as(
         request,
         principal,
         body.by,

@@ -19,6 +19,7 @@ class TimerKind(StrEnum):
     OBLIGATION = "obligation"  # a regulatory clock's reminder or deadline
     DECISION = "decision"  # a decision's window closes
     CONDITION = "condition"  # a rule's `when: {for: ...}` has held long enough
+    ACTION = "action"  # an action item's reminder (step 1) or deadline (step 2)
 
 
 @dataclass(frozen=True, slots=True)

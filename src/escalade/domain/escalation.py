@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from escalade.domain import governance
+from escalade.domain import command, governance
+from escalade.domain.command import CommandEvent
 from escalade.domain.effects import CancelTimers, Effect, Record, SetTimer, TimerKind
 from escalade.domain.governance import Catalogue, GovernanceEvent
 from escalade.domain.incidents import (
@@ -59,7 +60,9 @@ class Escalate:
     note: str | None = None
 
 
-Event = SignalArrived | TimerFired | Acknowledge | Resolve | Escalate | GovernanceEvent
+Event = (
+    SignalArrived | TimerFired | Acknowledge | Resolve | Escalate | GovernanceEvent | CommandEvent
+)
 
 
 class CannotEscalate(ValueError):
@@ -77,7 +80,7 @@ class Outcome:
 
 
 _LADDER_TIMERS = frozenset({TimerKind.LADDER, TimerKind.ACK_WINDOW})
-_ALL_TIMERS = frozenset(TimerKind) - {TimerKind.OBLIGATION}  # see _timer
+_ALL_TIMERS = frozenset(TimerKind) - {TimerKind.OBLIGATION, TimerKind.ACTION}  # see _timer
 
 
 def open_incident(
@@ -142,6 +145,9 @@ def apply(
     catalogue: Catalogue | None = None,
 ) -> Outcome:
     """The one entry point for everything that happens to an incident."""
+    if isinstance(event, CommandEvent):
+        updated, effects = command.apply_command(policy, incident, event, now)
+        return Outcome(updated, tuple(effects))
     if isinstance(event, GovernanceEvent):
         updated, effects = governance.apply_event(policy, catalogue or {}, incident, event, now)
         return Outcome(updated, tuple(effects))
@@ -229,6 +235,9 @@ def _escalate(policy: Policy, incident: Incident, event: Escalate, now: datetime
 
 def _timer(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
     """A timer came due. Each kind checks it is still current; a stale one does nothing."""
+    if event.kind is TimerKind.ACTION:  # follow-ups outlive the incident
+        updated, effects = command.action_timer(policy, incident, event.step, event.tag, now)
+        return Outcome(updated, tuple(effects))
     if event.kind is TimerKind.OBLIGATION:  # the law's clock runs on after resolution
         updated, effects = governance.obligation_timer(policy, incident, event.step, event.tag, now)
         return Outcome(updated, tuple(effects))
@@ -292,12 +301,15 @@ def _ack_expired(policy: Policy, incident: Incident, event: TimerFired, now: dat
 def _update_due(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
     """The tier's `update_every` came round: remind the incident lead, set the next one."""
     tier = policy.tiers.get(incident.tier)
-    if tier is None or tier.update_every is None:
-        return Outcome(incident)
+    missed = command.missed_updates(incident, event.step)
+    if tier is None or tier.update_every is None or missed == 0:
+        return Outcome(incident)  # no cadence, or a status update came since this was set
     lead = incident.roles.get("incident_lead")
     targets = (
         (Target(TargetKind.PERSON, lead),) if lead else ladder_of(policy, incident).rungs[0].notify
     )
+    if missed >= 2:  # the second missed update in a row goes over the lead's head
+        targets = (*targets, *ladder_of(policy, incident).exhausted)
     reminders = notify(
         policy,
         incident,
@@ -311,7 +323,11 @@ def _update_due(policy: Policy, incident: Incident, event: TimerFired, now: date
         incident.id,
         now,
         "update.due",
-        data={"every": str(tier.update_every), "reminded": [str(t) for t in targets]},
+        data={
+            "every": str(tier.update_every),
+            "missed": missed,
+            "reminded": [str(t) for t in targets],
+        },
     )
     nxt = SetTimer(
         incident.id, TimerKind.UPDATE, event.step + 1, after(policy, now, tier.update_every)

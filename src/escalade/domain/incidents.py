@@ -111,6 +111,11 @@ class Incident:
     clock_version: int = 0
     evidence_hold: bool = False
     decisions: tuple[dict[str, Any], ...] = ()
+    # Incident command (domain/command.py).
+    stage: str = "investigating"
+    update_base: int = 0
+    decision_log: tuple[dict[str, Any], ...] = ()
+    action_items: tuple[dict[str, Any], ...] = ()
     version: int = 1
 
     def evolve(self, **changes: Any) -> Incident:
@@ -143,6 +148,9 @@ class Incident:
             "obligations": list(self.deadlines),
             "evidence_hold": self.evidence_hold,
             "decisions": list(self.decisions),
+            "stage": self.stage,
+            "decision_log": list(self.decision_log),
+            "action_items": list(self.action_items),
             "ladder": {
                 "id": self.ladder.ladder,
                 "rung": self.ladder.rung + 1,

@@ -13,6 +13,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from escalade.domain.command import (
+    AddActionItem,
+    AssignRole,
+    ChangeSeverity,
+    CloseActionItem,
+    ItemState,
+    LogDecision,
+    PostUpdate,
+    Stage,
+)
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
 from escalade.domain.signals import Signal, SignalIn
@@ -138,6 +148,45 @@ class Escalade:
         self, incident_id: str, obligation: str, by: str, stage: str | None = None
     ) -> commands.Acted:
         return self.act(incident_id, RecordSubmission(obligation, by, stage))
+
+    # --- incident command ------------------------------------------------------
+    def assign_role(
+        self, incident_id: str, role: str, person: str, by: str, reason: str
+    ) -> commands.Acted:
+        return self.act(incident_id, AssignRole(role, person, by, reason))
+
+    def post_update(self, incident_id: str, stage: str, message: str, by: str) -> commands.Acted:
+        acted = self.act(incident_id, PostUpdate(Stage(stage), message, by))
+        if stage == Stage.RESOLVED and acted.incident.is_open:
+            return self.resolve(incident_id, by, message)
+        return acted
+
+    def change_severity(self, incident_id: str, tier: str, by: str, reason: str) -> commands.Acted:
+        return self.act(incident_id, ChangeSeverity(tier, by, reason))
+
+    def log_decision(
+        self,
+        incident_id: str,
+        what: str,
+        why: str,
+        by: str,
+        *,
+        evidence: tuple[str, ...] = (),
+        role: str | None = None,
+        decision_id: str | None = None,
+    ) -> commands.Acted:
+        return self.act(incident_id, LogDecision(what, why, by, evidence, role, decision_id))
+
+    def add_action_item(
+        self, incident_id: str, title: str, owner: str, due_at: datetime, by: str
+    ) -> commands.Acted:
+        item_id = new_id("act", self.clock.now())
+        return self.act(incident_id, AddActionItem(item_id, title, owner, due_at, by))
+
+    def close_action_item(
+        self, incident_id: str, item_id: str, state: str, by: str, note: str | None = None
+    ) -> commands.Acted:
+        return self.act(incident_id, CloseActionItem(item_id, ItemState(state), by, note))
 
     def list_incidents(
         self,

@@ -46,6 +46,10 @@ def to_row(incident: Incident) -> dict[str, Any]:
             "clock_version": incident.clock_version,
             "evidence_hold": incident.evidence_hold,
             "decisions": list(incident.decisions),
+            "stage": incident.stage,
+            "update_base": incident.update_base,
+            "decision_log": list(incident.decision_log),
+            "action_items": list(incident.action_items),
             "ladder": [pos.ladder, pos.rung, pos.cycle, pos.step, pos.exhausted],
         },
     }
@@ -80,6 +84,10 @@ def from_row(row: Any) -> Incident:
         clock_version=state.get("clock_version", 0),
         evidence_hold=state.get("evidence_hold", False),
         decisions=tuple(state.get("decisions", ())),
+        stage=state.get("stage", "investigating"),
+        update_base=state.get("update_base", 0),
+        decision_log=tuple(state.get("decision_log", ())),
+        action_items=tuple(state.get("action_items", ())),
         ladder=LadderPosition(ladder, rung, cycle, step, exhausted),
         version=row.version,
     )
