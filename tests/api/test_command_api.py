@@ -182,3 +182,25 @@ def test_missed_updates_escalate_from_the_second_in_a_row(ctx, clock: FakeClock)
     assert [d["missed"] for d in due] == [1, 1, 2]  # the update reset the count
     assert due[1]["reminded"] == due[0]["reminded"]  # the lead alone
     assert due[2]["reminded"] == [*due[1]["reminded"], "role:incident_lead"]  # + exhausted
+
+
+def test_incident_metrics_json_csv_and_prometheus(ctx, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    client, _ = ctx
+    start = clock.now()
+    body = {
+        "kind": "privacy_leak",
+        "subject": {"model": "chat-v2"},
+        "occurred_at": (start - timedelta(minutes=4)).isoformat(),
+    }
+    inc = client.post("/v1/signals", json=body, headers=ADMIN).json()["signals"][0]["incident_id"]
+    clock.advance(minutes=3)
+    client.post(f"/v1/incidents/{inc}/acknowledge", headers=ADMIN)
+    clock.advance(minutes=57)
+    client.post(f"/v1/incidents/{inc}/resolve", headers=ADMIN)
+    data = client.get("/v1/metrics/incidents?by=tier", headers=ADMIN).json()["groups"]["sev1"]
+    assert (data["mttd_seconds"], data["mtta_seconds"], data["mttr_seconds"]) == (240, 180, 3600)
+    csv_text = client.get("/v1/metrics/incidents?format=csv", headers=ADMIN).text
+    assert csv_text.splitlines()[0].startswith("group,") and "all," in csv_text
+    assert client.get("/v1/metrics/incidents?by=colour", headers=ADMIN).status_code == 422
+    prom = client.get("/metrics").text
+    assert 'escalade_mtta_seconds{tier="sev1"} 180' in prom

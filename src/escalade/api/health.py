@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from escalade.api.auth import requires, service
 from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
+from escalade.domain.metrics import prometheus, to_csv_rows
 from escalade.domain.policy_loader import PolicyError
 from escalade.engine.service import Principal
 from escalade.storage import deliveries, incidents, timers
@@ -61,10 +65,45 @@ async def metrics(request: Request) -> Response:
         ]
         for status in ("pending", "delivered", "failed"):
             lines.append(f'escalade_deliveries{{status="{status}"}} {by_status.get(status, 0)}')
-        return "\n".join(lines) + "\n"
+        since = escalade.clock.now() - timedelta(days=30)
+        summaries = escalade.incident_metrics(by="tier", since=since)
+        return "\n".join(lines) + "\n" + prometheus(summaries, "tier")
 
     body = await anyio.to_thread.run_sync(gather)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+@router.get("/v1/metrics/incidents", tags=["metrics"])
+async def incident_metrics(
+    request: Request,
+    _: Annotated[Principal, Depends(requires("viewer"))],
+    by: Annotated[str | None, Query(pattern="^(tier|type|model|team)$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Response:
+    """MTTD, MTTA, MTTR, time to escalation, breach and on-time rates, recurrence."""
+    escalade = service(request)
+    summaries = await anyio.to_thread.run_sync(
+        lambda: escalade.incident_metrics(by=by, since=since, until=until)
+    )
+    if format == "csv":
+        out = io.StringIO()
+        csv.writer(out).writerows(to_csv_rows(summaries))
+        return PlainTextResponse(out.getvalue(), media_type="text/csv")
+    rows = to_csv_rows(summaries)
+    header = rows[0]
+    return JSONResponse(
+        {
+            "by": by,
+            "groups": {
+                row[0]: {
+                    k: (float(v) if v else None) for k, v in zip(header[1:], row[1:], strict=True)
+                }
+                for row in rows[1:]
+            },
+        }
+    )
 
 
 @router.get("/v1/policy", tags=["policy"])

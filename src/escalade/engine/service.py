@@ -7,12 +7,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
+from escalade.domain import metrics
 from escalade.domain.command import (
     AddActionItem,
     AssignRole,
@@ -187,6 +188,35 @@ class Escalade:
         self, incident_id: str, item_id: str, state: str, by: str, note: str | None = None
     ) -> commands.Acted:
         return self.act(incident_id, CloseActionItem(item_id, ItemState(state), by, note))
+
+    # --- metrics -----------------------------------------------------------------
+    def incident_metrics(
+        self,
+        *,
+        by: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> dict[str, metrics.Summary]:
+        """MTTD, MTTA, MTTR and the rest (docs/metrics.md) over incidents opened in range.
+
+        Recurrence looks 30 days further back than `since`, so those are read too.
+        """
+        lookback = since - timedelta(days=30) if since else None
+        policy = self.policy.policy
+        facts = []
+        with self.reader.connect() as conn:
+            found = incidents.listing(conn, limit=limit, since=lookback, until=until)
+            for incident in found:
+                record = {
+                    **incident.to_record(),
+                    "timeline": timeline.for_incident(conn, incident.id),
+                    "signals": signals.for_incident(conn, incident.id, limit=1),
+                }
+                lead = incident.roles.get("incident_lead")
+                team = next((t for t, spec in policy.teams.items() if lead in spec.members), None)
+                facts.append(metrics.facts_of(record, team=team, now=self.clock.now()))
+        return metrics.summarise(facts, by=by, since=since, until=until)
 
     def list_incidents(
         self,

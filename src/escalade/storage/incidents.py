@@ -177,6 +177,8 @@ def listing(
     tier: str | None = None,
     limit: int = 50,
     before: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[Incident]:
     query = select(incidents).order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
     if status == "open":
@@ -187,6 +189,10 @@ def listing(
         query = query.where(incidents.c.tier == tier)
     if before:
         query = query.where(incidents.c.opened_at < before)
+    if since:
+        query = query.where(incidents.c.opened_at >= since)
+    if until:
+        query = query.where(incidents.c.opened_at < until)
     return [from_row(r) for r in conn.execute(query.limit(limit))]
 
 
