@@ -24,6 +24,16 @@ router = APIRouter(tags=["incident command"])
 Responder = Annotated[Principal, Depends(requires("responder"))]
 
 # Refusals a person could fix by being someone else are 403; the rest are conflicts.
+_COMMAND_STATUS = {
+    "item_closed": 409,
+    "item_open": 409,
+    "message_sent": 409,
+    "not_approved": 409,
+    "already_approved": 409,
+    "not_an_approver": 403,
+    "no_such_message": 404,
+    "no_such_item": 404,
+}
 _FORBIDDEN = {"not_an_approver", "requester_cannot_approve"}
 
 
@@ -77,7 +87,7 @@ async def run_as(
         status = 403 if exc.reason in _FORBIDDEN else 409
         return problem(status, exc.reason, str(exc))
     except CommandRefused as exc:
-        return problem(409 if exc.reason.startswith("item_") else 422, exc.reason, str(exc))
+        return problem(_COMMAND_STATUS.get(exc.reason, 422), exc.reason, str(exc))
     except (IllegalTransition, LookupError) as exc:
         return problem(409, "conflict", str(exc))
     return JSONResponse({"incident": acted.incident.to_record(), "changed": acted.changed})

@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from escalade.domain import command, governance
+from escalade.domain import command, communications, governance
 from escalade.domain.command import CommandEvent
+from escalade.domain.communications import MessageEvent
 from escalade.domain.effects import CancelTimers, Effect, Record, SetTimer, TimerKind
 from escalade.domain.governance import Catalogue, GovernanceEvent
 from escalade.domain.incidents import (
@@ -61,7 +62,14 @@ class Escalate:
 
 
 Event = (
-    SignalArrived | TimerFired | Acknowledge | Resolve | Escalate | GovernanceEvent | CommandEvent
+    SignalArrived
+    | TimerFired
+    | Acknowledge
+    | Resolve
+    | Escalate
+    | GovernanceEvent
+    | CommandEvent
+    | MessageEvent
 )
 
 
@@ -145,6 +153,11 @@ def apply(
     catalogue: Catalogue | None = None,
 ) -> Outcome:
     """The one entry point for everything that happens to an incident."""
+    if isinstance(event, MessageEvent):
+        updated, effects = communications.apply_message(
+            policy, catalogue or {}, incident, event, now
+        )
+        return Outcome(updated, tuple(effects))
     if isinstance(event, CommandEvent):
         updated, effects = command.apply_command(policy, incident, event, now)
         return Outcome(updated, tuple(effects))

@@ -116,6 +116,7 @@ class Incident:
     update_base: int = 0
     decision_log: tuple[dict[str, Any], ...] = ()
     action_items: tuple[dict[str, Any], ...] = ()
+    messages: tuple[dict[str, Any], ...] = ()  # domain/communications.py
     version: int = 1
 
     def evolve(self, **changes: Any) -> Incident:
@@ -151,6 +152,7 @@ class Incident:
             "stage": self.stage,
             "decision_log": list(self.decision_log),
             "action_items": list(self.action_items),
+            "messages": list(self.messages),
             "ladder": {
                 "id": self.ladder.ladder,
                 "rung": self.ladder.rung + 1,

@@ -19,10 +19,17 @@ from escalade.domain.command import (
     AssignRole,
     ChangeSeverity,
     CloseActionItem,
+    CommandRefused,
     ItemState,
     LogDecision,
     PostUpdate,
     Stage,
+)
+from escalade.domain.communications import (
+    ApproveMessage,
+    DraftMessage,
+    EditMessage,
+    SendMessage,
 )
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
@@ -30,6 +37,7 @@ from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.ids import new_id, new_token
+from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
 from escalade.storage import incidents, signals, timeline, tokens
 from escalade.storage.database import connect
@@ -188,6 +196,32 @@ class Escalade:
         self, incident_id: str, item_id: str, state: str, by: str, note: str | None = None
     ) -> commands.Acted:
         return self.act(incident_id, CloseActionItem(item_id, ItemState(state), by, note))
+
+    # --- communications ---------------------------------------------------------
+    def draft_message(self, incident_id: str, template_id: str, by: str) -> commands.Acted:
+        """Render the template for the incident as it is now, redact it, keep it as a draft."""
+        policy = self.policy.policy
+        with self.reader.connect() as conn:
+            incident = incidents.get(conn, incident_id)
+        if incident is None:
+            raise commands.IncidentNotFound(incident_id)
+        template = policy.templates.get(template_id)
+        if template is None:
+            raise CommandRefused("no_such_template", f"no template {template_id!r}")
+        subject, body = render(policy, template, incident)
+        message_id = new_id("msg", self.clock.now())
+        return self.act(incident_id, DraftMessage(message_id, template_id, subject, body, by))
+
+    def edit_message(
+        self, incident_id: str, message_id: str, subject: str, body: str, by: str
+    ) -> commands.Acted:
+        return self.act(incident_id, EditMessage(message_id, subject, body, by))
+
+    def approve_message(self, incident_id: str, message_id: str, by: str) -> commands.Acted:
+        return self.act(incident_id, ApproveMessage(message_id, by))
+
+    def send_message(self, incident_id: str, message_id: str, by: str) -> commands.Acted:
+        return self.act(incident_id, SendMessage(message_id, by))
 
     # --- metrics -----------------------------------------------------------------
     def incident_metrics(

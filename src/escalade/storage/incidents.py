@@ -50,6 +50,7 @@ def to_row(incident: Incident) -> dict[str, Any]:
             "update_base": incident.update_base,
             "decision_log": list(incident.decision_log),
             "action_items": list(incident.action_items),
+            "messages": list(incident.messages),
             "ladder": [pos.ladder, pos.rung, pos.cycle, pos.step, pos.exhausted],
         },
     }
@@ -88,6 +89,7 @@ def from_row(row: Any) -> Incident:
         update_base=state.get("update_base", 0),
         decision_log=tuple(state.get("decision_log", ())),
         action_items=tuple(state.get("action_items", ())),
+        messages=tuple(state.get("messages", ())),
         ladder=LadderPosition(ladder, rung, cycle, step, exhausted),
         version=row.version,
     )
