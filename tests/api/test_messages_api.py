@@ -1,6 +1,7 @@
 """Communications: a sev1 privacy incident from signal to an approved regulator notice."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -139,3 +140,82 @@ def test_internal_brief_goes_out_through_the_outbox(client: TestClient) -> None:
         f"/v1/incidents/{inc}/messages", json={"template": "nope"}, headers=token("bob")
     )
     assert unknown.status_code == 422 and unknown.json()["error"] == "no_such_template"
+
+
+def test_a_whole_sev1_privacy_incident_from_signal_to_exported_review(
+    client: TestClient, clock: FakeClock
+) -> None:
+    inc = leak(client)
+    base = f"/v1/incidents/{inc}"
+    client.post(f"{base}/acknowledge", json={}, headers=token("bob"))
+    client.post(
+        f"{base}/roles",
+        headers=ADMIN,
+        json={"role": "technical_lead", "person": "bob", "reason": "owns the chat model"},
+    )
+    client.post(
+        f"{base}/log",
+        headers=token("bob"),
+        json={
+            "what": "disable answer caching",
+            "why": "cached answers carry the leaked address",
+            "evidence": ["https://logs.example/q/123"],
+            "role": "technical_lead",
+        },
+    )
+    item = client.post(
+        f"{base}/action-items",
+        headers=token("bob"),
+        json={
+            "title": "add a PII filter to the answer path",
+            "owner": "bob",
+            "due_at": (clock.now() + timedelta(days=7)).isoformat(),
+        },
+    ).json()["incident"]["action_items"][0]
+    draft = last_message(
+        client.post(f"{base}/messages", json={"template": "regulator-gdpr"}, headers=token("lena"))
+    )
+    client.post(f"{base}/messages/{draft['id']}/approve", json={}, headers=token("lena"))
+    client.post(f"{base}/messages/{draft['id']}/send", json={}, headers=token("lena"))
+    clock.advance(hours=2)
+    resolved = client.post(
+        f"{base}/updates",
+        headers=token("bob"),
+        json={"stage": "resolved", "message": "filter deployed"},
+    ).json()["incident"]
+    assert resolved["status"] == "resolved" and resolved["review"]["state"] == "draft"
+
+    blocked = client.post(f"{base}/review/close", json={}, headers=token("bob"))
+    assert blocked.status_code == 409 and blocked.json()["error"] == "open_action_items"
+    client.post(f"{base}/action-items/{item['id']}", json={"state": "done"}, headers=token("bob"))
+    incomplete = client.post(f"{base}/review/close", json={}, headers=token("bob"))
+    assert incomplete.json()["error"] == "review_incomplete"
+    client.post(
+        f"{base}/review",
+        headers=token("bob"),
+        json={
+            "fields": {
+                "impact": "one customer's address shown to another",
+                "root_causes": "the cache keyed answers by prompt only",
+                "went_well": "the guardrail caught it",
+                "got_lucky": "a low-traffic hour",
+            }
+        },
+    )
+    closed = client.post(f"{base}/review/close", json={}, headers=token("bob"))
+    assert closed.json()["incident"]["review"]["state"] == "closed"
+    text = client.get(f"{base}/review.md", headers=ADMIN).text
+    for heading in (
+        "## Summary",
+        "## Impact",
+        "## Detection",
+        "## Response",
+        "## Decisions",
+        "## Root causes",
+        "## What went well",
+        "## Where we got lucky",
+        "## Action items",
+    ):
+        assert heading in text
+    assert "disable answer caching" in text and "[x] add a PII filter" in text
+    assert "message.sent by lena" in text and "obligation.submitted by lena" in text

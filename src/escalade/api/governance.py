@@ -33,6 +33,9 @@ _COMMAND_STATUS = {
     "not_an_approver": 403,
     "no_such_message": 404,
     "no_such_item": 404,
+    "open_action_items": 409,
+    "review_closed": 409,
+    "review_incomplete": 409,
 }
 _FORBIDDEN = {"not_an_approver", "requester_cannot_approve"}
 

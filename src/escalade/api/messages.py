@@ -1,14 +1,16 @@
-"""Communications: drafts from templates, redaction preview, approvals, sending."""
+"""Communications and the post-incident review: drafts, approvals, sending, export."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Body, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import Field
 
-from escalade.api.auth import requires
+from escalade.api.auth import requires, service
+from escalade.api.errors import problem
 from escalade.api.governance import ActorBody, run_as
 from escalade.engine.service import Principal
 
@@ -78,3 +80,39 @@ async def send(
     return await run_as(
         request, principal, body.by, lambda e, who: e.send_message(incident_id, message_id, who)
     )
+
+
+class ReviewBody(ActorBody):
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+@router.post("/v1/incidents/{incident_id}/review")
+async def edit_review(
+    incident_id: str, body: Annotated[ReviewBody, Body()], request: Request, principal: Responder
+) -> Response:
+    """Open the post-incident review (if needed) and write sections of it:
+    summary, impact, root_causes, went_well, got_lucky."""
+    return await run_as(
+        request, principal, body.by, lambda e, who: e.edit_review(incident_id, who, body.fields)
+    )
+
+
+@router.post("/v1/incidents/{incident_id}/review/close")
+async def close_review(
+    incident_id: str, body: Annotated[ActorBody, Body()], request: Request, principal: Responder
+) -> Response:
+    """Close the review; refused while any action item is open."""
+    return await run_as(
+        request, principal, body.by, lambda e, who: e.close_review(incident_id, who)
+    )
+
+
+@router.get("/v1/incidents/{incident_id}/review.md")
+async def export_review(
+    incident_id: str, request: Request, _: Annotated[Principal, Depends(requires("viewer"))]
+) -> Response:
+    """The review as Markdown."""
+    text = await anyio.to_thread.run_sync(service(request).review_markdown, incident_id)
+    if text is None:
+        return problem(404, "not_found", f"no incident {incident_id!r}")
+    return PlainTextResponse(text, media_type="text/markdown")

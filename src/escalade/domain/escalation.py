@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from escalade.domain import command, communications, governance
+from escalade.domain import command, communications, governance, postmortem
 from escalade.domain.command import CommandEvent
 from escalade.domain.communications import MessageEvent
 from escalade.domain.effects import CancelTimers, Effect, Record, SetTimer, TimerKind
@@ -25,6 +25,7 @@ from escalade.domain.incidents import (
 )
 from escalade.domain.ladder import after, climb, fire, ladder_of, notify
 from escalade.domain.policy import Policy
+from escalade.domain.postmortem import ReviewEvent
 from escalade.domain.recipients import fill_roles
 from escalade.domain.rules import Route
 from escalade.domain.signals import Signal
@@ -70,6 +71,7 @@ Event = (
     | GovernanceEvent
     | CommandEvent
     | MessageEvent
+    | ReviewEvent
 )
 
 
@@ -153,6 +155,9 @@ def apply(
     catalogue: Catalogue | None = None,
 ) -> Outcome:
     """The one entry point for everything that happens to an incident."""
+    if isinstance(event, ReviewEvent):
+        updated, effects = postmortem.apply_review(incident, event, now)
+        return Outcome(updated, tuple(effects))
     if isinstance(event, MessageEvent):
         updated, effects = communications.apply_message(
             policy, catalogue or {}, incident, event, now
@@ -171,7 +176,7 @@ def apply(
     if isinstance(event, Acknowledge):
         return _acknowledge(policy, incident, event, now)
     if isinstance(event, Resolve):
-        return _resolve(incident, event, now)
+        return _resolve(policy, incident, event, now)
     return _escalate(policy, incident, event, now)
 
 
@@ -221,16 +226,18 @@ def _acknowledge(policy: Policy, incident: Incident, event: Acknowledge, now: da
     return Outcome(updated, tuple(effects))
 
 
-def _resolve(incident: Incident, event: Resolve, now: datetime) -> Outcome:
+def _resolve(policy: Policy, incident: Incident, event: Resolve, now: datetime) -> Outcome:
     if incident.status is IncidentStatus.RESOLVED:
         return Outcome(incident)
     status = check_transition(incident.status, Transition.RESOLVE)
     updated = incident.evolve(status=status, resolved_at=now, resolved_by=event.by)
+    updated, review = postmortem.on_resolved(policy, updated, now)
     return Outcome(
         updated,
         (
             CancelTimers(incident.id, _ALL_TIMERS),
             Record(incident.id, now, "incident.resolved", actor=event.by, data=_note(event.note)),
+            *review,
         ),
     )
 
@@ -352,7 +359,7 @@ def _quiet(policy: Policy, incident: Incident, event: TimerFired, now: datetime)
     quiet = policy.grouping.resolve_after_quiet
     if quiet is None or event.step != incident.signal_count:
         return Outcome(incident)  # a later signal restarted the quiet period
-    return _resolve(incident, Resolve(by="escalade", note=f"no signal for {quiet}"), now)
+    return _resolve(policy, incident, Resolve(by="escalade", note=f"no signal for {quiet}"), now)
 
 
 _Handler = Callable[[Policy, Incident, TimerFired, datetime], Outcome]

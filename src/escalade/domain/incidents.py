@@ -117,6 +117,7 @@ class Incident:
     decision_log: tuple[dict[str, Any], ...] = ()
     action_items: tuple[dict[str, Any], ...] = ()
     messages: tuple[dict[str, Any], ...] = ()  # domain/communications.py
+    review: dict[str, Any] = field(default_factory=dict)  # domain/postmortem.py
     version: int = 1
 
     def evolve(self, **changes: Any) -> Incident:
@@ -153,6 +154,7 @@ class Incident:
             "decision_log": list(self.decision_log),
             "action_items": list(self.action_items),
             "messages": list(self.messages),
+            "review": self.review,
             "ladder": {
                 "id": self.ladder.ladder,
                 "rung": self.ladder.rung + 1,

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from escalade.domain import metrics
+from escalade.domain import metrics, postmortem
 from escalade.domain.command import (
     AddActionItem,
     AssignRole,
@@ -33,6 +33,7 @@ from escalade.domain.communications import (
 )
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
+from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest
 from escalade.engine.clock import Clock, SystemClock
@@ -222,6 +223,19 @@ class Escalade:
 
     def send_message(self, incident_id: str, message_id: str, by: str) -> commands.Acted:
         return self.act(incident_id, SendMessage(message_id, by))
+
+    # --- post-incident review ----------------------------------------------------
+    def edit_review(self, incident_id: str, by: str, fields: dict[str, str]) -> commands.Acted:
+        """Open the review if there is none, then write the given sections."""
+        acted = self.act(incident_id, OpenReview(by))
+        return self.act(incident_id, EditReview(by, fields)) if fields else acted
+
+    def close_review(self, incident_id: str, by: str) -> commands.Acted:
+        return self.act(incident_id, CloseReview(by))
+
+    def review_markdown(self, incident_id: str) -> str | None:
+        record = self.incident(incident_id)
+        return None if record is None else postmortem.markdown(record)
 
     # --- metrics -----------------------------------------------------------------
     def incident_metrics(

@@ -51,6 +51,7 @@ def to_row(incident: Incident) -> dict[str, Any]:
             "decision_log": list(incident.decision_log),
             "action_items": list(incident.action_items),
             "messages": list(incident.messages),
+            "review": incident.review,
             "ladder": [pos.ladder, pos.rung, pos.cycle, pos.step, pos.exhausted],
         },
     }
@@ -90,6 +91,7 @@ def from_row(row: Any) -> Incident:
         decision_log=tuple(state.get("decision_log", ())),
         action_items=tuple(state.get("action_items", ())),
         messages=tuple(state.get("messages", ())),
+        review=state.get("review", {}),
         ladder=LadderPosition(ladder, rung, cycle, step, exhausted),
         version=row.version,
     )
