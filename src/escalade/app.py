@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from escalade import __version__
-from escalade.api import command, governance, health, incidents, messages, signals
+from escalade.api import command, governance, health, incidents, messages, registry, signals
 from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
@@ -80,6 +80,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(governance.router)
     app.include_router(command.router)
     app.include_router(messages.router)
+    app.include_router(registry.router)
     app.include_router(health.router)
 
     @app.middleware("http")

@@ -31,6 +31,7 @@ from escalade.domain.communications import (
     EditMessage,
     SendMessage,
 )
+from escalade.domain.effects import Record
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
 from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
@@ -40,7 +41,7 @@ from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
-from escalade.storage import incidents, signals, timeline, tokens
+from escalade.storage import incidents, registry, signals, timeline, tokens
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
 
@@ -237,6 +238,112 @@ class Escalade:
         record = self.incident(incident_id)
         return None if record is None else postmortem.markdown(record)
 
+    # --- registry and risk register ----------------------------------------------
+    def _person(self, person: str, what: str) -> None:
+        if person not in self.policy.policy.people:
+            raise ValueError(f"{what}: {person!r} is not a person of the policy")
+
+    def register_system(
+        self, system_id: str, name: str, owner: str, description: str | None
+    ) -> dict[str, Any]:
+        self._person(owner, "owner")
+        with self.db.begin() as conn:
+            registry.put_system(
+                conn,
+                {
+                    "id": system_id,
+                    "name": name,
+                    "owner": owner,
+                    "description": description,
+                    "updated_at": self.clock.now(),
+                },
+            )
+            found = registry.system(conn, system_id)
+        assert found is not None
+        return found
+
+    def register_model(
+        self, system_id: str, model: str, version: str, owner: str, card: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._person(owner, "owner")
+        with self.db.begin() as conn:
+            if registry.system(conn, system_id) is None:
+                raise LookupError(f"no AI system {system_id!r}; register it first")
+            registry.put_model(
+                conn,
+                {
+                    "model": model,
+                    "version": version,
+                    "system_id": system_id,
+                    "owner": owner,
+                    "card": card,
+                    "registered_at": self.clock.now(),
+                },
+            )
+            found = registry.model_card(conn, model, version)
+        assert found is not None
+        return found
+
+    def systems(self) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            return registry.systems(conn)
+
+    def system(self, system_id: str) -> dict[str, Any] | None:
+        with self.reader.connect() as conn:
+            return registry.system(conn, system_id)
+
+    def open_risk(
+        self,
+        incident_id: str,
+        *,
+        title: str,
+        description: str | None,
+        severity: str,
+        owner: str,
+        by: str,
+    ) -> dict[str, Any]:
+        """A risk register entry from an incident, linked to its system and model."""
+        self._person(owner, "owner")
+        now = self.clock.now()
+        risk_id = new_id("risk", now)
+        with self.db.begin() as conn:
+            incident = incidents.get(conn, incident_id)
+            if incident is None:
+                raise commands.IncidentNotFound(incident_id)
+            registry.add_risk(
+                conn,
+                {
+                    "id": risk_id,
+                    "incident_id": incident_id,
+                    "system_id": incident.subject.get("system"),
+                    "model": incident.subject.get("model"),
+                    "title": title,
+                    "description": description,
+                    "severity": severity,
+                    "owner": owner,
+                    "status": "open",
+                    "created_by": by,
+                    "created_at": now,
+                },
+            )
+            timeline.append(
+                conn,
+                [
+                    Record(
+                        incident_id,
+                        now,
+                        "risk.opened",
+                        actor=by,
+                        data={"risk_id": risk_id, "title": title},
+                    )
+                ],
+            )
+        return {"id": risk_id, "incident_id": incident_id, "title": title, "status": "open"}
+
+    def risk_register(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            return registry.risk_register(conn, incident_id)
+
     # --- metrics -----------------------------------------------------------------
     def incident_metrics(
         self,
@@ -283,8 +390,12 @@ class Escalade:
             found = incidents.get(conn, incident_id)
             if found is None:
                 return None
+            model = found.subject.get("model")
+            card = registry.model_card(conn, model, found.subject.get("version")) if model else None
             return {
                 **found.to_record(),
+                "model_card": card,
+                "risks": registry.risk_register(conn, incident_id),
                 "timeline": timeline.for_incident(conn, incident_id),
                 "signals": signals.for_incident(conn, incident_id),
             }

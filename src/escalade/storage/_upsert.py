@@ -15,3 +15,14 @@ def insert_ignoring_duplicates(
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def upsert(conn: Connection, table: Table, keys: list[str], row: dict[str, Any]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE: create or replace one keyed row."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**row)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={k: getattr(statement.excluded, k) for k in row if k not in keys},
+    )
+    conn.execute(statement)

@@ -118,6 +118,45 @@ rule_state = Table(
     Column("signal", Json, nullable=True),  # the latest matching signal
 )
 
+ai_systems = Table(
+    "ai_systems",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model", String(200), primary_key=True),
+    Column("version", String(100), primary_key=True),
+    Column("system_id", String(200), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("card", Json, nullable=False),  # intended use, out of scope, limits, lineage
+    Column("registered_at", UTCDateTime, nullable=False),
+    Index("ix_model_versions_system", "system_id"),
+)
+
+risks = Table(
+    "risks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("incident_id", String(40), nullable=True),
+    Column("system_id", String(200), nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("severity", String(20), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_risks_incident", "incident_id"),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,
