@@ -40,7 +40,12 @@ def opened() -> Outcome:
 
 
 def notified(outcome: Outcome) -> list[str]:
-    return [e.person or e.channel for e in outcome.effects if isinstance(e, Notify)]
+    """Who was paged (role briefs at opening are counted apart)."""
+    return [
+        e.person or e.channel
+        for e in outcome.effects
+        if isinstance(e, Notify) and not e.tag.startswith("role:")
+    ]
 
 
 def timers(outcome: Outcome) -> list[SetTimer]:
@@ -207,3 +212,12 @@ def test_business_day_rungs_skip_weekends_and_the_policy_holidays() -> None:
     out = open_incident(p, RuleBook(p).route(s, thursday), s, "inc1", thursday)
     [ladder] = [t for t in timers(out) if t.kind is TimerKind.LADDER]
     assert ladder.due_at == datetime(2026, 12, 28, 10, 0, tzinfo=UTC)  # the next Monday
+
+
+def test_role_holders_are_told_their_role_when_the_incident_opens() -> None:
+    briefs = [e for e in opened().effects if isinstance(e, Notify) and e.tag.startswith("role:")]
+    assert sorted((e.person, e.tag) for e in briefs) == [
+        ("alice", "role:incident_lead:open"),
+        ("carol", "role:legal_liaison:open"),
+    ]
+    assert all(e.idempotency_key.endswith(e.tag) for e in briefs)

@@ -29,7 +29,8 @@ def test_a_signal_opens_an_incident_with_its_first_rung_queued(
     assert shown is not None
     assert shown["tier"] == "sev1" and shown["status"] == "triggered"
     assert [e["kind"] for e in shown["timeline"]] == ["incident.opened", "rung.fired"]
-    assert count(service, deliveries) == 1  # alice holds the schedule
+    # alice holds the schedule (paged), and alice and carol are told their roles
+    assert count(service, deliveries) == 3
     assert count(service, timers) == 2  # the next rung and the ack window
 
 

@@ -7,8 +7,13 @@ from escalade.channels.signing import verify
 from escalade.domain.signals import SignalIn
 from escalade.storage.schema import deliveries
 from support.engines import Harness
+from support.policies import BASE
 from support.sink import Sink
 
+# Role briefs at opening are tested elsewhere; here the sink should see pages only.
+PAGES_ONLY = BASE.replace("roles: [incident_lead, legal_liaison], ", "").replace(
+    "role:legal_liaison", "person:carol"
+)
 LEAK = {"kind": "privacy_leak", "subject": {"model": "chat-v2"}, "summary": "PII"}
 
 
@@ -24,7 +29,7 @@ def kinds(service, incident_id: str) -> list[str]:  # type: ignore[no-untyped-de
 def test_due_timer_fires_once_and_delivers_signed_webhooks(
     harness: Harness, clock: FakeClock, sink: Sink
 ) -> None:
-    service = harness.service(env={"SINK_URL": sink.url})
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
     worker = harness.worker(service)
     incident_id = open_one(service)
     worker.run_once()
@@ -51,7 +56,7 @@ def test_due_timer_fires_once_and_delivers_signed_webhooks(
 def test_acknowledged_incident_climbs_no_further(
     harness: Harness, clock: FakeClock, sink: Sink
 ) -> None:
-    service = harness.service(env={"SINK_URL": sink.url})
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
     worker = harness.worker(service)
     incident_id = open_one(service)
     worker.run_once()
@@ -65,7 +70,7 @@ def test_acknowledged_incident_climbs_no_further(
 def test_failed_delivery_is_retried_with_backoff_and_every_attempt_is_on_the_timeline(
     harness: Harness, clock: FakeClock, sink: Sink
 ) -> None:
-    service = harness.service(env={"SINK_URL": sink.url})
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
     worker = harness.worker(service)
     sink.fail_next = [500, 429]
     incident_id = open_one(service)
@@ -83,7 +88,7 @@ def test_failed_delivery_is_retried_with_backoff_and_every_attempt_is_on_the_tim
 def test_permanent_failure_is_recorded_not_retried(
     harness: Harness, clock: FakeClock, sink: Sink
 ) -> None:
-    service = harness.service(env={"SINK_URL": sink.url})
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
     worker = harness.worker(service)
     sink.fail_next = [404]
     incident_id = open_one(service)
@@ -100,7 +105,7 @@ def test_permanent_failure_is_recorded_not_retried(
 def test_two_workers_racing_fire_each_timer_once(
     harness: Harness, clock: FakeClock, sink: Sink
 ) -> None:
-    service = harness.service(env={"SINK_URL": sink.url})
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
     incidents = []
     for i in range(20):
         wire = {**LEAK, "subject": {"model": f"m{i}"}}

@@ -144,7 +144,25 @@ def open_incident(
     rule = next((r for r in policy.rules if r.id == route.rule_id), None)
     incident, clocks = governance.on_open(policy, catalogue or {}, incident, rule, signal, now)
     incident, fired = fire(policy, incident, policy.ladders[tier.ladder], now, reason="opened")
-    return Outcome(incident, (*effects, *clocks, *fired))
+    return Outcome(incident, (*effects, *clocks, *fired, *_brief_roles(policy, incident, now)))
+
+
+def _brief_roles(policy: Policy, incident: Incident, now: datetime) -> list[Effect]:
+    """Tell each role holder of a new incident which role is theirs, with its instructions."""
+    briefs: list[Effect] = []
+    for role, person in incident.roles.items():
+        spec = policy.roles.get(role)
+        instructions = f". {spec.instructions}" if spec and spec.instructions else ""
+        briefs += notify(
+            policy,
+            incident,
+            (Target(TargetKind.PERSON, person),),
+            now,
+            reason=f"you are {role}{instructions}",
+            tag=f"role:{role}:open",
+            subject=f"[{incident.tier}] you are {role}: {incident.title}",
+        )
+    return briefs
 
 
 def apply(
