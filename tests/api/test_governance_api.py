@@ -101,3 +101,20 @@ def test_facts_and_submissions_drive_the_clocks(client: TestClient) -> None:
     assert missing.status_code == 409
     bad = client.post(f"/v1/incidents/{incident}/facts", json={"name": "Bad Name"}, headers=LENA)
     assert bad.status_code == 422
+
+
+def test_an_internal_briefing_does_not_lift_the_evidence_hold(client: TestClient) -> None:
+    incident = open_leak(client)
+    briefed = client.post(
+        f"/v1/incidents/{incident}/obligations/exec-briefing/submit", json={}, headers=LENA
+    )
+    assert briefed.status_code == 200
+    blocked = client.post(
+        f"/v1/incidents/{incident}/decisions", json={"action": "rollback_model"}, headers=BOB
+    ).json()
+    assert blocked["incident"]["decisions"][-1]["status"] == "blocked"  # regulator not told yet
+    client.post(f"/v1/incidents/{incident}/obligations/gdpr-art33/submit", json={}, headers=LENA)
+    allowed = client.post(
+        f"/v1/incidents/{incident}/decisions", json={"action": "rollback_model"}, headers=BOB
+    ).json()
+    assert allowed["incident"]["decisions"][-1]["status"] == "pending"

@@ -14,7 +14,8 @@ of an older version are stale and do nothing.
   incident's role holders; a stalled decision wakes its fallback role.
 - An incident under evidence hold refuses (records as blocked) every action
   whose right says `blocked_by_evidence_hold`, until a `notify_regulator`
-  decision is approved or a regulator submission is recorded (AI Act Art. 73(6)).
+  decision is approved or a submission under a built-in regulatory regime is
+  recorded (AI Act Art. 73(6)); custom clocks do not count.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from escalade.domain.expressions import ExpressionError
 from escalade.domain.incidents import Incident
 from escalade.domain.ladder import ladder_of, notify
 from escalade.domain.obligations import Fact, deadlines, reminder_times
-from escalade.domain.policy import Obligation, Policy, Rule
+from escalade.domain.policy import BUILTIN_REGIMES, Obligation, Policy, Rule
 from escalade.domain.regimes import Regime
 from escalade.domain.signals import Signal
 from escalade.domain.targets import Target, TargetKind
@@ -136,7 +137,7 @@ def apply_event(
         return _submit(policy, catalogue, incident, event, now)
     if isinstance(event, RequestDecision):
         return _request(policy, incident, event, now)
-    return _vote(policy, catalogue, incident, event, now)
+    return _vote(policy, incident, event, now)
 
 
 def _submit(
@@ -167,15 +168,7 @@ def _submit(
     )
     effects: list[Effect] = [record]
     updated = incident.evolve(submitted=submitted)
-    if _hold_active(incident) and not _hold_active(updated):
-        effects.append(
-            Record(
-                incident.id,
-                now,
-                "evidence_hold.lifted",
-                data={"by": f"submission of {event.obligation}"},
-            )
-        )
+    effects += _hold_lifted(incident, updated, now, by=f"submission of {event.obligation}")
     updated, clocks = recompute(policy, catalogue, updated, now)
     return updated, effects + clocks
 
@@ -219,9 +212,7 @@ def _request(policy: Policy, incident: Incident, event: RequestDecision, now: da
     return updated, effects
 
 
-def _vote(
-    policy: Policy, catalogue: Catalogue, incident: Incident, event: CastVote, now: datetime
-) -> Result:
+def _vote(policy: Policy, incident: Incident, event: CastVote, now: datetime) -> Result:
     effects: list[Effect] = []
     found = _find(incident, event)
     if found is None:
@@ -278,11 +269,7 @@ def _vote(
                 },
             )
         )
-    if _hold_active(incident) and not _hold_active(updated):
-        effects.append(
-            Record(incident.id, now, "evidence_hold.lifted", data={"by": f"decision {decided.id}"})
-        )
-    del catalogue
+    effects += _hold_lifted(incident, updated, now, by=f"decision {decided.id}")
     return updated, effects
 
 
@@ -441,12 +428,26 @@ def _binding(policy: Policy, obligation: str) -> Obligation:
 
 
 def _hold_active(incident: Incident) -> bool:
-    if not incident.evidence_hold or any(incident.submitted.values()):
+    """Art. 73(6): the hold lasts until the authorities are informed, which is a
+    submission under a regulatory regime or an approved `notify_regulator`;
+    an internal clock (an exec briefing) does not count."""
+    if not incident.evidence_hold:
         return False
-    return not any(
+    informed = any(
+        stages and obligation in BUILTIN_REGIMES
+        for obligation, stages in incident.submitted.items()
+    )
+    approved = any(
         d["action"] == REGULATOR_ACTION and d["status"] == DecisionStatus.APPROVED.value
         for d in incident.decisions
     )
+    return not (informed or approved)
+
+
+def _hold_lifted(before: Incident, after: Incident, now: datetime, *, by: str) -> list[Effect]:
+    if _hold_active(before) and not _hold_active(after):
+        return [Record(after.id, now, "evidence_hold.lifted", data={"by": by})]
+    return []
 
 
 def _find(incident: Incident, event: CastVote) -> Decision | None:
