@@ -176,7 +176,6 @@ def migrate(db: str | None) -> None:
 @click.option("--name", default="admin", show_default=True)
 def init(db: str | None, name: str) -> None:
     """Create the database and the first admin token (printed once)."""
-    from escalade.storage import tokens
     from escalade.storage.database import connect
     from escalade.storage.migrate import upgrade
 
@@ -190,7 +189,6 @@ def init(db: str | None, name: str) -> None:
     else:
         click.echo("database ready. Admin token (shown once, store it safely):")
         click.echo(token)
-    del tokens
 
 
 def _store_token(engine: Any, name: str, scope: str, token: str | None) -> tuple[str, str]:

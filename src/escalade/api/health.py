@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import anyio
@@ -50,7 +50,7 @@ async def metrics(request: Request) -> Response:
 
     def gather() -> str:
         with escalade.reader.connect() as conn:
-            open_incidents = len(incidents.listing(conn, status="open", limit=100_000))
+            open_incidents = incidents.count_open(conn)
             pending = timers.pending(conn)
             by_status = deliveries.counts(conn)
         lines = [
@@ -65,9 +65,7 @@ async def metrics(request: Request) -> Response:
         ]
         for status in ("pending", "delivered", "failed"):
             lines.append(f'escalade_deliveries{{status="{status}"}} {by_status.get(status, 0)}')
-        since = escalade.clock.now() - timedelta(days=30)
-        summaries = escalade.incident_metrics(by="tier", since=since)
-        return "\n".join(lines) + "\n" + prometheus(summaries, "tier")
+        return "\n".join(lines) + "\n" + prometheus(escalade.recent_metrics("tier"), "tier")
 
     body = await anyio.to_thread.run_sync(gather)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")

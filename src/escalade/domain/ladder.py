@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
 
 from escalade.domain.calendar import add_duration
+from escalade.domain.durations import Duration
 from escalade.domain.effects import Effect, Notify, Record, SetTimer, TimerKind
 from escalade.domain.hours import is_open, next_opening
 from escalade.domain.incidents import Incident
@@ -138,7 +138,7 @@ def ladder_of(policy: Policy, incident: Incident) -> Ladder:
     return policy.ladders[tier.ladder]
 
 
-def after(policy: Policy, now: datetime, duration: Any) -> datetime:
+def after(policy: Policy, now: datetime, duration: Duration) -> datetime:
     """`now` plus a policy duration; business days skip the policy's `holidays`."""
     return add_duration(now, duration, policy.tz, policy_holidays(policy, now))
 

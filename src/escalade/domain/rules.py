@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from escalade.domain.expressions import ExpressionError
 from escalade.domain.policy import Match, Policy, Rule, When
@@ -66,10 +67,8 @@ def _no_history(rule_id: str, group: str) -> WindowState:
 
 
 def matches(match: Match, signal: Signal) -> bool:
-    if match.kind is not None:
-        kinds = (match.kind,) if isinstance(match.kind, str) else match.kind
-        if signal.kind not in kinds:
-            return False
+    if match.kind is not None and signal.kind not in match.kind:
+        return False
     if match.source is not None and signal.source != match.source:
         return False
     if any(signal.subject.get(k) != v for k, v in match.subject.items()):
@@ -120,7 +119,7 @@ class RuleBook:
             if kind is None:
                 any_kind.append(index)
             else:
-                for k in (kind,) if isinstance(kind, str) else kind:
+                for k in kind:
                     by_kind[k].append(index)
         self._by_kind = {k: tuple(v) for k, v in by_kind.items()}
         self._any_kind = tuple(any_kind)
@@ -159,7 +158,7 @@ class RuleBook:
             route = Route(
                 chosen.id, chosen.tier, chosen.type, group_key(chosen.id, chosen.group_by, signal)
             )
-        silenced = self.silenced_by(signal, now)
+        silenced = self.silenced_by(signal, now, variables)
         return Route(
             route.rule_id,
             route.tier,
@@ -173,9 +172,11 @@ class RuleBook:
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self._policy.rules if r.id == rule_id), None)
 
-    def silenced_by(self, signal: Signal, now: datetime) -> str | None:
+    def silenced_by(
+        self, signal: Signal, now: datetime, variables: dict[str, Any] | None = None
+    ) -> str | None:
         wall = now.astimezone(self._policy.tz).replace(tzinfo=None)
-        variables = {"signal": signal.as_expression_input()}
+        variables = variables or {"signal": signal.as_expression_input()}
         for silence in self._policy.silences:
             if not silence.from_ <= wall < silence.to or not matches(silence.match, signal):
                 continue

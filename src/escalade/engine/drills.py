@@ -168,7 +168,7 @@ class _Drill:
                 self.check(step.expect, str(step.at))
         if self.scenario.expect is not None:
             last = self.scenario.steps[-1]
-            self.check(self.scenario.expect, f"{last.at} (end)", final=True)
+            self.check(self.scenario.expect, f"{last.at} (end)")
         self.collect()
 
     def incident_id(self, index: int | None) -> str:
@@ -233,7 +233,7 @@ class _Drill:
     def notified_names(self) -> set[str]:
         return {m.person or f"channel:{m.channel}" for m in self.recorder.messages}
 
-    def check(self, expect: Expect, offset: str, *, final: bool = False) -> None:
+    def check(self, expect: Expect, offset: str) -> None:
         add = self.report.checks.append
         policy = self.service.policy.policy
         now = self.clock.now()
@@ -308,7 +308,6 @@ class _Drill:
                 ok = ok and any(d["status"] == want.status for d in matching)
             wanted_text = want.regime + (f" due {want.due.isoformat()}" if want.due else "")
             add(Check(offset, f"obligation {want.regime}", wanted_text, shown or "none", ok=ok))
-        del final
 
     def collect(self) -> None:
         label = {incident_id: f"#{n}" for n, incident_id in enumerate(self.opened, 1)}

@@ -45,6 +45,9 @@ from escalade.storage import incidents, registry, signals, timeline, tokens
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
 
+_METRICS_PAGE = 500
+_METRICS_TTL = 60.0  # seconds
+
 SCOPES = ("admin", "responder", "viewer", "ingest")
 
 # What each scope may do; a scope grants its own name and everything listed.
@@ -86,6 +89,7 @@ class Escalade:
         self.wake = threading.Event()
         self._admin_token = admin_token
         self._token_cache: dict[str, tuple[float, Principal | None]] = {}
+        self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
 
     @property
     def policy(self) -> LoadedPolicy:
@@ -351,27 +355,49 @@ class Escalade:
         by: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: int = 10_000,
     ) -> dict[str, metrics.Summary]:
         """MTTD, MTTA, MTTR and the rest (docs/metrics.md) over incidents opened in range.
 
-        Recurrence looks 30 days further back than `since`, so those are read too.
+        Every incident in range counts (no sampling). Recurrence looks 30 days further
+        back than `since`, so those are read too; timelines and first signals are read
+        in bulk, a page of incidents at a time.
         """
         lookback = since - timedelta(days=30) if since else None
         policy = self.policy.policy
+        now = self.clock.now()
         facts = []
         with self.reader.connect() as conn:
-            found = incidents.listing(conn, limit=limit, since=lookback, until=until)
-            for incident in found:
-                record = {
-                    **incident.to_record(),
-                    "timeline": timeline.for_incident(conn, incident.id),
-                    "signals": signals.for_incident(conn, incident.id, limit=1),
-                }
-                lead = incident.roles.get("incident_lead")
-                team = next((t for t, spec in policy.teams.items() if lead in spec.members), None)
-                facts.append(metrics.facts_of(record, team=team, now=self.clock.now()))
+            found = incidents.listing(conn, limit=None, since=lookback, until=until)
+            for start in range(0, len(found), _METRICS_PAGE):
+                page = found[start : start + _METRICS_PAGE]
+                ids = [i.id for i in page]
+                timelines = timeline.for_incidents(conn, ids)
+                firsts = signals.first_for_incidents(conn, ids)
+                for incident in page:
+                    first = firsts.get(incident.id)
+                    record = {
+                        **incident.to_record(),
+                        "timeline": timelines.get(incident.id, []),
+                        "signals": [first] if first else [],
+                    }
+                    lead = incident.roles.get("incident_lead")
+                    team = next((t for t, s in policy.teams.items() if lead in s.members), None)
+                    facts.append(metrics.facts_of(record, team=team, now=now))
         return metrics.summarise(facts, by=by, since=since, until=until)
+
+    def recent_metrics(self, by: str = "tier", days: int = 30) -> dict[str, metrics.Summary]:
+        """The last `days` of incident metrics, recomputed at most once a minute.
+
+        Prometheus scrapes often; reading a month of timelines on every scrape would
+        put the dashboard's cost on the database that pages people.
+        """
+        at = time.monotonic()
+        cached = self._metrics_cache.get((by, days))
+        if cached is not None and cached[0] > at:
+            return cached[1]
+        fresh = self.incident_metrics(by=by, since=self.clock.now() - timedelta(days=days))
+        self._metrics_cache[(by, days)] = (at + _METRICS_TTL, fresh)
+        return fresh
 
     def list_incidents(
         self,

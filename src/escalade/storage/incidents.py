@@ -179,11 +179,12 @@ def listing(
     *,
     status: str | None = None,
     tier: str | None = None,
-    limit: int = 50,
+    limit: int | None = 50,
     before: datetime | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[Incident]:
+    """Newest first; `limit=None` returns every match (for reports, not pages)."""
     query = select(incidents).order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
     if status == "open":
         query = query.where(incidents.c.status != IncidentStatus.RESOLVED.value)
@@ -200,5 +201,6 @@ def listing(
     return [from_row(r) for r in conn.execute(query.limit(limit))]
 
 
-def count(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(incidents)).scalar_one())
+def count_open(conn: Connection) -> int:
+    query = select(func.count()).where(incidents.c.status != IncidentStatus.RESOLVED.value)
+    return int(conn.execute(query.select_from(incidents)).scalar_one())

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from escalade.domain.signals import Signal
 from escalade.storage.schema import signals
@@ -58,6 +58,25 @@ def for_incident(conn: Connection, incident_id: str, limit: int = 100) -> list[d
         .limit(limit)
     )
     return [r.body for r in rows]
+
+
+def first_for_incidents(conn: Connection, incident_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The first signal of each incident, in one query (however many signals each has)."""
+    if not incident_ids:
+        return {}
+    ranked = (
+        select(
+            signals.c.incident_id,
+            signals.c.body,
+            func.row_number()
+            .over(partition_by=signals.c.incident_id, order_by=signals.c.received_at)
+            .label("n"),
+        )
+        .where(signals.c.incident_id.in_(list(incident_ids)))
+        .subquery()
+    )
+    rows = conn.execute(select(ranked.c.incident_id, ranked.c.body).where(ranked.c.n == 1))
+    return {r.incident_id: r.body for r in rows}
 
 
 def get(conn: Connection, signal_id: str) -> dict[str, Any] | None:

@@ -29,10 +29,21 @@ def append(conn: Connection, records: Sequence[Record]) -> None:
 
 
 def for_incident(conn: Connection, incident_id: str) -> list[dict[str, Any]]:
+    return for_incidents(conn, [incident_id]).get(incident_id, [])
+
+
+def for_incidents(conn: Connection, incident_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The timelines of several incidents in one query, each oldest first."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not incident_ids:
+        return found
     rows = conn.execute(
-        select(timeline).where(timeline.c.incident_id == incident_id).order_by(timeline.c.id)
+        select(timeline)
+        .where(timeline.c.incident_id.in_(list(incident_ids)))
+        .order_by(timeline.c.id)
     )
-    return [
-        {"id": r.id, "at": r.at.isoformat(), "kind": r.kind, "actor": r.actor, "data": r.data}
-        for r in rows
-    ]
+    for r in rows:
+        found.setdefault(r.incident_id, []).append(
+            {"id": r.id, "at": r.at.isoformat(), "kind": r.kind, "actor": r.actor, "data": r.data}
+        )
+    return found
