@@ -15,7 +15,16 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from escalade import __version__
-from escalade.api import command, governance, health, incidents, messages, registry, signals
+from escalade.api import (
+    command,
+    governance,
+    health,
+    incidents,
+    messages,
+    registry,
+    reviews,
+    signals,
+)
 from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
@@ -36,10 +45,14 @@ _SECURITY_HEADERS = {
 
 def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     escalade = escalade or Escalade(
-        settings.database_url, settings.policy, admin_token=settings.admin_token
+        settings.database_url,
+        settings.policy,
+        admin_token=settings.admin_token,
+        callback_secret=settings.callback_secret,
+        callback_urls=settings.callback_urls,
     )
     committer = GroupCommitter(escalade.ingest)
-    senders = Senders()
+    senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
     worker = Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake)
     thread: threading.Thread | None = None
@@ -81,6 +94,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(command.router)
     app.include_router(messages.router)
     app.include_router(registry.router)
+    app.include_router(reviews.router)
     app.include_router(health.router)
 
     @app.middleware("http")

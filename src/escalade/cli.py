@@ -144,7 +144,7 @@ def worker(policy: str | None, db: str | None) -> None:
     logs.configure()
     settings = _settings(policy, db)
     escalade = Escalade(settings.database_url, settings.policy)
-    stop = threading.Event()
+    stop = threading.Event()  # review callbacks are signed with ESCALADE_CALLBACK_SECRET
 
     def halt(*_: object) -> None:
         stop.set()
@@ -152,7 +152,7 @@ def worker(policy: str | None, db: str | None) -> None:
 
     signals_.signal(signals_.SIGTERM, halt)
     signals_.signal(signals_.SIGINT, halt)
-    senders = Senders()
+    senders = Senders(callback_secret=settings.callback_secret)
     Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake).run(stop)
     senders.close()
     escalade.close()

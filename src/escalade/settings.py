@@ -18,6 +18,8 @@ class Settings:
     port: int = 8080
     admin_token: str | None = None
     run_engine: bool = True
+    callback_secret: str | None = None  # signs review decision callbacks
+    callback_urls: tuple[str, ...] = ()  # URL prefixes callbacks may go to
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -28,4 +30,8 @@ class Settings:
             host=env.get("ESCALADE_HOST", "127.0.0.1"),
             port=int(env.get("ESCALADE_PORT", "8080")),
             admin_token=env.get("ESCALADE_ADMIN_TOKEN") or None,
+            callback_secret=env.get("ESCALADE_CALLBACK_SECRET") or None,
+            callback_urls=tuple(
+                u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
+            ),
         )

@@ -70,3 +70,39 @@ ENV = {"SINK_URL": "http://127.0.0.1:9/hook", "SINK_SECRET": "s3cret"}
 
 def policy(text: str = BASE, env: Mapping[str, str] = ENV) -> Policy:
     return parse_policy([("test.yaml", text)], env)
+
+
+REVIEW_SECTION = """
+reviews:
+  refund-over-limit:
+    match: {action: issue_refund}
+    if: "request.args.amount > 500"
+    reviewers: [team:oncall]
+    respond_within: 2m
+    escalate_to: [person:erin]
+    on_timeout: deny
+  medical-advice:
+    match: {action: send_medical_advice}
+    reviewers: {m_of_n: {m: 2, of: [team:oncall, person:carol]}}
+    respond_within: 10m
+    on_timeout: halt
+    open_incident_on: [deny, timeout]
+  wire-transfer:
+    match: {action: wire}
+    reviewers: [person:alice]
+    respond_within: 1m
+    on_timeout: approve
+  default: {approve: automatically}
+"""
+
+REVIEWS = (
+    BASE.replace(
+        "default: {tier: sev4, type: other}",
+        "  - {id: review-outcome, match: {kind: review_deny}, tier: sev2, type: ai_action}\n"
+        "  - {id: review-silence, match: {kind: review_timeout}, tier: sev2, type: ai_action}\n"
+        "default: {tier: sev4, type: other}",
+    )
+    + REVIEW_SECTION
+)
+"""BASE plus review policies: a refund limit with escalation, a 2-of-2 quorum that opens
+incidents, and a transfer that is approved when nobody answers."""

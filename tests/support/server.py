@@ -69,6 +69,22 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
             )
 
+    def token(self, name: str, scope: str) -> str:
+        """A new API token, made the way an operator makes one (`escalade token create`)."""
+        out = subprocess.run(
+            [sys.executable, "-m", "escalade.cli", "token", "create", name, "--scope", scope],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    def as_token(self, token: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=70
+        )
+
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flushing, like a crash or an OOM kill."""
         assert self.proc is not None

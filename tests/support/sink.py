@@ -31,6 +31,9 @@ class Sink:
     server: ThreadingHTTPServer
     received: list[Received] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # status codes to answer first
+    # status codes to answer first on one path only; refused requests land in `refused`
+    fail_path: dict[str, list[int]] = field(default_factory=dict)
+    refused: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
 
@@ -72,12 +75,17 @@ def start_sink() -> Sink:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             with sink.lock:
-                status = sink.fail_next.pop(0) if sink.fail_next else 200
+                on_path = sink.fail_path.get(self.path)
+                if on_path:
+                    status = on_path.pop(0)
+                else:
+                    status = sink.fail_next.pop(0) if sink.fail_next else 200
+                request = Received(self.path, dict(self.headers.items()), body, time.time())
                 if status == 200:
-                    sink.received.append(
-                        Received(self.path, dict(self.headers.items()), body, time.time())
-                    )
+                    sink.received.append(request)
                     sink.arrived.notify_all()
+                else:
+                    sink.refused.append(request)
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()

@@ -15,8 +15,9 @@ def service(request: Request) -> Escalade:
     return escalade
 
 
-def requires(scope: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """A dependency that admits a token whose scope grants `scope`."""
+def requires(*scopes: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency that admits a token whose scope grants any of `scopes`."""
+    scope = " or ".join(scopes)
 
     async def check(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -32,7 +33,7 @@ def requires(scope: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
             raise HTTPException(
                 401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
             )
-        if not principal.may(scope):
+        if not any(principal.may(s) for s in scopes):
             raise HTTPException(403, f"token scope '{principal.scope}' may not do this ({scope})")
         return principal
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from escalade.channels.base import Failed, Message, Result, Sender
+from escalade.channels.callback import CallbackSender
 from escalade.channels.console import ConsoleSender
 from escalade.channels.webhook import WebhookSender
 from escalade.domain.policy import Channel, Policy
@@ -41,8 +42,12 @@ class Senders:
         self,
         console: TextIO | None = None,
         build_sender: Callable[[Channel], Sender] | None = None,
+        *,
+        callback_secret: str | None = None,
     ) -> None:
         self._console = console
+        # Decision callbacks to AI systems (reviews); off without a signing secret.
+        self.callback: Sender | None = CallbackSender(callback_secret) if callback_secret else None
         self._build = build_sender or (lambda channel: build(channel, console))
         self._lock = threading.Lock()
         self._policy: Policy | None = None
@@ -59,6 +64,8 @@ class Senders:
             return self._senders.get(channel_id)
 
     def close(self) -> None:
+        if self.callback is not None:
+            self.callback.close()
         with self._lock:
             for sender in self._senders.values():
                 sender.close()

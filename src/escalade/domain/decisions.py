@@ -377,10 +377,10 @@ def _approvals(right: DecisionRight, votes: Iterable[Vote]) -> int:
         eligible = names.intersection(cast.roles)
         if cast.approve and not cast.as_fallback and eligible:
             approving[cast.by] = frozenset(eligible)
-    return _matching(right.approvers.roles, approving)
+    return max_matching(right.approvers.roles, approving)
 
 
-def _matching(required: tuple[str, ...], people: Mapping[str, frozenset[str]]) -> int:
+def max_matching(required: tuple[str, ...], people: Mapping[str, frozenset[str]]) -> int:
     """How many roles distinct people can fill at once (maximum bipartite matching)."""
     filled_by: dict[str, str] = {}
 

@@ -20,6 +20,7 @@ class TimerKind(StrEnum):
     DECISION = "decision"  # a decision's window closes
     CONDITION = "condition"  # a rule's `when: {for: ...}` has held long enough
     ACTION = "action"  # an action item's reminder (step 1) or deadline (step 2)
+    REVIEW = "review"  # a review request's window closes (step = the window's stage)
 
 
 @dataclass(frozen=True, slots=True)

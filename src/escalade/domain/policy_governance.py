@@ -119,7 +119,7 @@ class ReviewPolicy(PolicyModel):
     respond_within: DurationField
     escalate_to: tuple[TargetField, ...] = ()
     on_timeout: Literal["deny", "approve", "halt"] = "deny"
-    open_incident_on: tuple[str, ...] = ()
+    open_incident_on: tuple[Literal["deny", "timeout"], ...] = ()
 
 
 class ReviewDefault(PolicyModel):

@@ -35,13 +35,15 @@ from escalade.domain.effects import Record
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
 from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
+from escalade.domain.reviews import Review, ReviewRequestIn, ReviewStats, review_stats
 from escalade.domain.signals import Signal, SignalIn
-from escalade.engine import commands, ingest
+from escalade.engine import commands, ingest, reviews
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
 from escalade.storage import incidents, registry, signals, timeline, tokens
+from escalade.storage import reviews as review_store
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
 
@@ -80,6 +82,8 @@ class Escalade:
         clock: Clock | None = None,
         admin_token: str | None = None,
         env: Mapping[str, str] | None = None,
+        callback_secret: str | None = None,
+        callback_urls: Sequence[str] = (),
     ) -> None:
         self.database_url = database_url
         self.db: Engine = connect(database_url)
@@ -88,6 +92,8 @@ class Escalade:
         self.clock: Clock = clock or SystemClock()
         self.wake = threading.Event()
         self._admin_token = admin_token
+        self.callback_secret = callback_secret
+        self.callback_urls = tuple(callback_urls)
         self._token_cache: dict[str, tuple[float, Principal | None]] = {}
         self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
 
@@ -425,6 +431,76 @@ class Escalade:
                 "timeline": timeline.for_incident(conn, incident_id),
                 "signals": signals.for_incident(conn, incident_id),
             }
+
+    # --- human review of AI actions --------------------------------------------
+    def request_review(self, wire: ReviewRequestIn, requested_by: str) -> reviews.Requested:
+        """Route an AI system's request to its reviewers (or decide it by policy)."""
+        if wire.callback_url is not None:
+            self._check_callback(wire.callback_url)
+        now = self.clock.now()
+        requested = reviews.request(
+            self.db,
+            self.policy,
+            wire,
+            review_id=new_id("rev", now),
+            requested_by=requested_by,
+            now=now,
+        )
+        if requested.due_now:
+            self.wake.set()
+        return requested
+
+    def _check_callback(self, url: str) -> None:
+        if not self.callback_secret:
+            raise ValueError(
+                "callback_url: this server signs no callbacks (ESCALADE_CALLBACK_SECRET is "
+                "not set); wait with GET /v1/reviews/{id}?wait=SECONDS instead"
+            )
+        if not any(url.startswith(prefix) for prefix in self.callback_urls):
+            raise ValueError(
+                "callback_url: not under any prefix in ESCALADE_CALLBACK_URLS "
+                "(the server only calls back where its operator allows)"
+            )
+
+    def answer_review(
+        self,
+        review_id: str,
+        person: str,
+        approve: bool,
+        *,
+        args: dict[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> Review:
+        review, due = reviews.answer(
+            self.db,
+            self.policy,
+            review_id,
+            person=person,
+            approve=approve,
+            edited_args=args,
+            comment=comment,
+            now=self.clock.now(),
+        )
+        if due:
+            self.wake.set()
+        return review
+
+    def review(self, review_id: str) -> Review | None:
+        return reviews.get(self.reader, review_id)
+
+    def review_timeline(self, review_id: str) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            return timeline.for_incident(conn, review_id)
+
+    def list_reviews(self, *, status: str | None = None, limit: int = 50) -> list[Review]:
+        with self.reader.connect() as conn:
+            return review_store.listing(conn, status=status, limit=limit)
+
+    def review_metrics(self, days: int = 30) -> dict[str, ReviewStats]:
+        """Time to decision and timeout rate per review policy, over the last `days`."""
+        since = self.clock.now() - timedelta(days=days)
+        with self.reader.connect() as conn:
+            return review_stats(review_store.decided_since(conn, since))
 
     # --- tokens --------------------------------------------------------------
     def create_token(self, name: str, scope: str, token: str | None = None) -> tuple[str, str]:

@@ -20,6 +20,8 @@ from escalade.channels.registry import Senders
 from escalade.domain.effects import Effect, Record, TimerKind
 from escalade.domain.escalation import TimerFired, apply
 from escalade.domain.incidents import Incident
+from escalade.domain.reviews import CALLBACK_CHANNEL
+from escalade.engine import reviews
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist
 from escalade.engine.ingest import fire_condition
@@ -66,6 +68,10 @@ class Worker:
                     if fire_condition(conn, loaded, timer, now):
                         self.wake.set()
                     continue
+                if timer.kind is TimerKind.REVIEW:
+                    if reviews.fire(conn, loaded, timer, now):
+                        self.wake.set()
+                    continue
                 incident = state.get(timer.incident_id)
                 if incident is None:
                     incident = incidents.get(conn, timer.incident_id, lock=True)
@@ -96,12 +102,17 @@ class Worker:
 
     def _deliver(self, loaded: LoadedPolicy, delivery: Delivery) -> None:
         policy = loaded.policy
-        sender = self.senders.for_channel(policy, delivery.channel)
+        if delivery.channel == CALLBACK_CHANNEL:
+            sender = self.senders.callback
+        else:
+            sender = self.senders.for_channel(policy, delivery.channel)
         person = policy.people.get(delivery.person) if delivery.person else None
         payload = delivery.payload
         if sender is None:
             result: Sent | Retry | Failed = Failed(
-                f"channel {delivery.channel!r} is not in the running policy"
+                "review callbacks are off: ESCALADE_CALLBACK_SECRET is not set"
+                if delivery.channel == CALLBACK_CHANNEL
+                else f"channel {delivery.channel!r} is not in the running policy"
             )
         else:
             message = Message(

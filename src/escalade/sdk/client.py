@@ -1,31 +1,101 @@
-"""A small synchronous client for the Escalade HTTP API."""
+"""The synchronous client for the Escalade HTTP API."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from typing import Any
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
+from escalade.sdk.reviews import (
+    Decision,
+    EscaladeError,
+    Outcome,
+    ServerUnavailable,
+    bind_arguments,
+    decision_from,
+    review_args,
+    unreachable,
+    with_edits,
+)
 
-class EscaladeError(RuntimeError):
-    """The server refused a request; `status` and `body` say why."""
+P = ParamSpec("P")
+R = TypeVar("R")
 
-    def __init__(self, status: int, body: Any) -> None:
-        message = body.get("message") if isinstance(body, dict) else str(body)
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-        self.body = body
+LONG_POLL = 30.0  # seconds per wait request; the server holds at most 60
+
+
+def settings(url: str | None, token: str | None) -> tuple[str, dict[str, str]]:
+    url = (url or os.environ.get("ESCALADE_URL") or "http://127.0.0.1:8080").rstrip("/")
+    token = token or os.environ.get("ESCALADE_TOKEN") or os.environ.get("ESCALADE_ADMIN_TOKEN")
+    return url, ({"Authorization": f"Bearer {token}"} if token else {})
+
+
+def review_body(
+    action: str,
+    args: Mapping[str, Any] | None,
+    *,
+    risk: float | None,
+    subject: Mapping[str, str] | None,
+    context: Mapping[str, Any] | None,
+    summary: str | None,
+    idempotency_key: str | None,
+    callback_url: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "action": action,
+        "args": dict(args or {}),
+        # A key of our own, so retrying after a lost answer never asks twice.
+        "idempotency_key": idempotency_key or f"sdk-{uuid.uuid4()}",
+    }
+    optional = {
+        "risk": risk,
+        "subject": dict(subject) if subject else None,
+        "context": dict(context) if context else None,
+        "summary": summary,
+        "callback_url": callback_url,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
+def answer_of(response: httpx.Response) -> Any:
+    body = response.json() if response.content else None
+    if response.status_code >= 500:
+        raise ServerUnavailable(response.status_code, body)
+    if response.status_code >= 400:
+        raise EscaladeError(response.status_code, body)
+    return body
 
 
 class EscaladeClient:
+    """Signals, incidents and human review, over HTTP.
+
+    ``on_unreachable`` is what :meth:`review` decides when the server cannot be
+    reached (connection refused, timeouts, 5xx): ``"deny"`` by default, so an
+    outage never turns into an unreviewed action.
+    """
+
     def __init__(
-        self, url: str | None = None, token: str | None = None, *, timeout: float = 10.0
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        on_unreachable: Outcome = "deny",
+        retry_for: float = 15.0,
     ) -> None:
-        self.url = (url or os.environ.get("ESCALADE_URL") or "http://127.0.0.1:8080").rstrip("/")
-        token = token or os.environ.get("ESCALADE_TOKEN") or os.environ.get("ESCALADE_ADMIN_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self.url, headers = settings(url, token)
+        self.on_unreachable: Outcome = on_unreachable
+        self.retry_for = retry_for
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout, read=LONG_POLL + 15)
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -37,12 +107,9 @@ class EscaladeClient:
         self.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
-        body = response.json() if response.content else None
-        if response.status_code >= 400:
-            raise EscaladeError(response.status_code, body)
-        return body
+        return answer_of(self._http.request(method, path, **kwargs))
 
+    # --- signals and incidents ------------------------------------------------
     def send_signals(self, *signals: dict[str, Any]) -> dict[str, Any]:
         payload = signals[0] if len(signals) == 1 else {"signals": list(signals)}
         result: dict[str, Any] = self._call("POST", "/v1/signals", json=payload)
@@ -77,3 +144,133 @@ class EscaladeClient:
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/healthz")
         return result
+
+    # --- human review ----------------------------------------------------------
+    def request_review(
+        self, action: str, args: Mapping[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Ask for a review and return the review record at once (no waiting)."""
+        body = review_body(action, args, **review_fields(fields))
+        result: dict[str, Any] = self._call("POST", "/v1/reviews", json=body)["review"]
+        return result
+
+    def get_review(self, review_id: str, wait: float = 0) -> dict[str, Any]:
+        params = {"wait": f"{wait:g}"} if wait else None
+        result: dict[str, Any] = self._call("GET", f"/v1/reviews/{review_id}", params=params)[
+            "review"
+        ]
+        return result
+
+    def review(
+        self,
+        action: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        risk: float | None = None,
+        subject: Mapping[str, str] | None = None,
+        context: Mapping[str, Any] | None = None,
+        summary: str | None = None,
+        idempotency_key: str | None = None,
+        callback_url: str | None = None,
+        timeout: float | None = None,
+    ) -> Decision:
+        """Ask a human before acting, and wait for the decision.
+
+        Waits until the server decides (its policy always does, at the latest by
+        ``on_timeout``) or ``timeout`` seconds pass, whichever is first. A server that
+        cannot be reached, or a wait that runs out, yields ``on_unreachable``.
+        """
+        body = review_body(
+            action,
+            args,
+            risk=risk,
+            subject=subject,
+            context=context,
+            summary=summary,
+            idempotency_key=idempotency_key,
+            callback_url=callback_url,
+        )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            review = self._with_retries(lambda: self._call("POST", "/v1/reviews", json=body))[
+                "review"
+            ]
+            while review["status"] == "pending":
+                left = LONG_POLL if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    return unreachable(action, body["args"], self.on_unreachable, "wait timed out")
+                path = f"/v1/reviews/{review['id']}"
+                wait = {"wait": f"{min(left, LONG_POLL):.3f}"}
+                review = self._with_retries(
+                    functools.partial(self._call, "GET", path, params=wait)
+                )["review"]
+        except UNREACHABLE as exc:
+            return unreachable(action, body["args"], self.on_unreachable, describe(exc))
+        return decision_from(review, action)
+
+    def _with_retries(self, call: Callable[[], Any]) -> Any:
+        """Retry while the server is unreachable, for up to ``retry_for`` seconds
+        (a restart or a deploy should not deny what a reviewer is about to approve)."""
+        give_up: float | None = None
+        pause = 0.2
+        while True:
+            try:
+                return call()
+            except UNREACHABLE:
+                now = time.monotonic()
+                give_up = give_up or now + self.retry_for
+                if now >= give_up:
+                    raise
+                time.sleep(min(pause, give_up - now))
+                pause = min(pause * 2, 2.0)
+
+    def require_approval(
+        self,
+        action: str,
+        *,
+        risk: float | None = None,
+        subject: Mapping[str, str] | None = None,
+        exclude: tuple[str, ...] = (),
+        timeout: float | None = None,
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Run the decorated function only when a reviewer approves the call.
+
+        The call's arguments (less ``exclude``) are what the reviewer sees; edited
+        arguments replace the originals. A denial raises :class:`ReviewDenied`
+        (:class:`ReviewHalted` for ``halt``) and the function does not run.
+        """
+
+        def decorate(function: Callable[P, R]) -> Callable[P, R]:
+            if inspect.iscoroutinefunction(function):
+                raise TypeError(
+                    f"{function.__name__} is async: use AsyncEscaladeClient.require_approval"
+                )
+
+            @functools.wraps(function)
+            def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+                bound = bind_arguments(function, args, kwargs)
+                shown = review_args(bound, frozenset(exclude))
+                decision = self.review(action, shown, risk=risk, subject=subject, timeout=timeout)
+                decision.raise_unless_approved()
+                approved = with_edits(bound, decision)
+                return function(*approved.args, **approved.kwargs)
+
+            return guarded
+
+        return decorate
+
+
+UNREACHABLE = (httpx.TransportError, ServerUnavailable)
+"""Failures after which the client decides on its own (``on_unreachable``)."""
+
+
+def describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def review_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    names = ("risk", "subject", "context", "summary", "idempotency_key", "callback_url")
+    unknown = set(fields) - set(names)
+    if unknown:
+        raise TypeError(f"unknown review fields: {', '.join(sorted(unknown))}")
+    return {name: fields.get(name) for name in names}

@@ -189,6 +189,28 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# Review requests from AI systems (domain/reviews.py). Their timeline entries, timers
+# and outbox rows use the review id where incidents use the incident id.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("policy_id", String(200), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("idempotency_key", String(500), nullable=True, unique=True),  # requester + key
+    Column("incident_id", String(40), nullable=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("outcome", String(20), nullable=True),
+    Column("reason", String(20), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("state", Json, nullable=False),
+    Index("ix_reviews_status_requested", "status", "requested_at"),
+    Index("ix_reviews_requested", "requested_at"),
+)
+
 
 def row_dict(row: Any) -> dict[str, Any]:
     return dict(row._mapping)

@@ -1,0 +1,155 @@
+"""Human review of AI actions: requests, long-poll waits, reviewers' decisions."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import Field, model_validator
+
+from escalade.api.auth import requires, service
+from escalade.api.errors import problem
+from escalade.api.governance import ActorBody, actor
+from escalade.api.responses import JSONResponse
+from escalade.domain.reviews import Review, ReviewRefused, ReviewRequestIn
+from escalade.engine.reviews import IdempotencyConflict, ReviewNotFound
+from escalade.engine.service import Escalade, Principal
+
+router = APIRouter(tags=["reviews"])
+Asker = Annotated[Principal, Depends(requires("ingest"))]
+Reader = Annotated[Principal, Depends(requires("ingest", "viewer"))]
+Responder = Annotated[Principal, Depends(requires("responder"))]
+Viewer = Annotated[Principal, Depends(requires("viewer"))]
+
+MAX_WAIT = 60  # seconds a long-poll may hold the connection
+
+_REFUSAL_STATUS = {
+    "not_a_reviewer": 403,
+    "already_decided": 409,
+    "already_answered": 409,
+    "edit_needs_approval": 422,
+}
+
+
+class DecisionBody(ActorBody):
+    decision: Literal["approve", "reject"]
+    args: dict[str, Any] | None = None  # approve with these arguments instead
+    comment: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _edits_approve(self) -> DecisionBody:
+        if self.args is not None and self.decision != "approve":
+            raise ValueError("'args' (edited arguments) come only with decision 'approve'")
+        return self
+
+
+def _may_read(principal: Principal, review: Review) -> bool:
+    """An ingest-only token sees the reviews it asked for, and no others."""
+    return principal.may("viewer") or review.requested_by == principal.name
+
+
+def _body(escalade: Escalade, review: Review, *, timeline: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"review": review.to_record()}
+    if timeline:
+        out["timeline"] = escalade.review_timeline(review.id)
+    return out
+
+
+@router.post("/v1/reviews", status_code=201)
+async def request_review(
+    body: Annotated[ReviewRequestIn, Body()], request: Request, principal: Asker
+) -> Response:
+    """An AI system proposes an action; 201 with the review (200 when the idempotency
+    key was seen before). A request the policy decides at once comes back decided."""
+    escalade = service(request)
+    try:
+        requested = await anyio.to_thread.run_sync(
+            lambda: escalade.request_review(body, principal.name)
+        )
+    except IdempotencyConflict as exc:
+        return problem(409, "idempotency_conflict", str(exc))
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        return problem(
+            422, "invalid_request", str(exc), errors=[{"field": field, "message": message}]
+        )
+    return JSONResponse(
+        {"review": requested.review.to_record(), "created": requested.created},
+        status_code=201 if requested.created else 200,
+    )
+
+
+@router.get("/v1/reviews")
+async def list_reviews(
+    request: Request,
+    _: Viewer,
+    status: Annotated[str | None, Query(pattern="^(pending|decided)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    """The review queue, newest first."""
+    escalade = service(request)
+    found = await anyio.to_thread.run_sync(
+        lambda: escalade.list_reviews(status=status, limit=limit)
+    )
+    return JSONResponse({"reviews": [r.to_record() for r in found]})
+
+
+@router.get("/v1/reviews/{review_id}")
+async def get_review(
+    review_id: str,
+    request: Request,
+    principal: Reader,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0,
+) -> Response:
+    """The review and its timeline. With `wait`, hold until it is decided or `wait`
+    seconds pass (long-poll); a pending answer after the wait is not an error."""
+    escalade = service(request)
+    deadline = time.monotonic() + wait
+    pause = 0.05
+    while True:
+        review = await anyio.to_thread.run_sync(lambda: escalade.review(review_id))
+        if review is None or not _may_read(principal, review):
+            return problem(404, "not_found", f"no review {review_id!r}")
+        left = deadline - time.monotonic()
+        if not review.pending or left <= 0:
+            break
+        await anyio.sleep(min(pause, left))
+        pause = min(pause * 2, 0.5)
+    body = await anyio.to_thread.run_sync(lambda: _body(escalade, review, timeline=True))
+    return JSONResponse(body)
+
+
+@router.post("/v1/reviews/{review_id}/decision")
+async def decide(
+    review_id: str, body: Annotated[DecisionBody, Body()], request: Request, principal: Responder
+) -> Response:
+    """A reviewer approves, rejects, or approves with edited `args`. Only reviewers the
+    policy names may answer (403 otherwise, and the attempt is on the timeline)."""
+    escalade = service(request)
+    try:
+        who = actor(escalade, principal, body.by)
+        review = await anyio.to_thread.run_sync(
+            lambda: escalade.answer_review(
+                review_id, who, body.decision == "approve", args=body.args, comment=body.comment
+            )
+        )
+    except PermissionError as exc:
+        return problem(403, "forbidden", str(exc))
+    except ReviewNotFound as exc:
+        return problem(404, "not_found", str(exc))
+    except ReviewRefused as exc:
+        return problem(_REFUSAL_STATUS.get(exc.reason, 409), exc.reason, str(exc))
+    return JSONResponse({"review": review.to_record()})
+
+
+@router.get("/v1/metrics/reviews", tags=["metrics"])
+async def review_metrics(
+    request: Request, _: Viewer, days: Annotated[int, Query(ge=1, le=3650)] = 30
+) -> Response:
+    """Time to decision and timeout rate per review policy over the last `days`."""
+    escalade = service(request)
+    stats = await anyio.to_thread.run_sync(lambda: escalade.review_metrics(days))
+    return JSONResponse({"days": days, "policies": {k: v.to_record() for k, v in stats.items()}})
