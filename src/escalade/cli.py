@@ -492,6 +492,15 @@ def incidents_show(incident_id: str, url: str, token: str | None) -> None:
     _client_call(url, token, lambda c: c.incident(incident_id))
 
 
+@incidents.command("export")
+@click.argument("incident_id")
+@_URL
+@_TOKEN
+def incidents_export(incident_id: str, url: str, token: str | None) -> None:
+    """An incident anonymised for publishing: people become roles, text is redacted."""
+    _client_call(url, token, lambda c: c.export_incident(incident_id))
+
+
 for _verb, _help in (("ack", "acknowledge"), ("resolve", "resolve"), ("escalate", "escalate")):
 
     def _make(verb: str, doc: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from escalade.domain import metrics, postmortem
+from escalade.domain import learnings, metrics, postmortem
 from escalade.domain.command import (
     AddActionItem,
     AssignRole,
@@ -243,6 +243,11 @@ class Escalade:
 
     def close_review(self, incident_id: str, by: str) -> commands.Acted:
         return self.act(incident_id, CloseReview(by))
+
+    def learning_export(self, incident_id: str) -> dict[str, Any] | None:
+        """The incident anonymised for publishing (raises learnings.ExportRefused)."""
+        record = self.incident(incident_id)
+        return None if record is None else learnings.export(record, self.policy.policy)
 
     def review_markdown(self, incident_id: str) -> str | None:
         record = self.incident(incident_id)

@@ -126,6 +126,11 @@ class EscaladeClient:
         result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}")
         return result
 
+    def export_incident(self, incident_id: str) -> dict[str, Any]:
+        """The incident anonymised for publishing (shared learnings)."""
+        result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}/export")
+        return result
+
     def act(
         self, incident_id: str, verb: str, by: str | None = None, note: str | None = None
     ) -> dict[str, Any]:
