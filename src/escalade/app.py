@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -61,6 +62,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal thread
         await committer.start()
+        await anyio.to_thread.run_sync(escalade.record_policy, "startup")
         if settings.run_engine:
             thread = threading.Thread(target=worker.run, args=(stop,), name="escalade-worker")
             thread.start()

@@ -126,6 +126,16 @@ class EscaladeClient:
         result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}")
         return result
 
+    def policy_versions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Every policy that went live, newest first."""
+        found: dict[str, Any] = self._call("GET", "/v1/policy/versions", params={"limit": limit})
+        return list(found["versions"])
+
+    def policy_version(self, ref: str) -> dict[str, Any]:
+        """One version (number, digest prefix or "current") with its files and diff."""
+        found: dict[str, Any] = self._call("GET", f"/v1/policy/versions/{ref}")
+        return found
+
     def export_incident(self, incident_id: str) -> dict[str, Any]:
         """The incident anonymised for publishing (shared learnings)."""
         result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}/export")
