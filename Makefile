@@ -43,6 +43,8 @@ bench: $(STAMP)
 	command -v prometheus-alertmanager >/dev/null || apt-get install -y prometheus-alertmanager
 	$(BIN)/python bench/ingest.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/serve.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/timers.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/listing.py --postgres $(BENCH_PG)
 
 docs: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m support.clidoc > docs/cli.md
