@@ -4,7 +4,10 @@ delivered, retried and recorded by the worker.
 Delivery lifecycle (docs/state-machines.md):
     pending --claim--> (leased) --ok--> delivered
                           |--retryable error--> pending (next_attempt_at later)
+                          |--contact throttled--> pending (attempt not counted)
                           '--permanent error or attempts used up--> failed
+    failed: the worker writes a new row for the channel's fallback, or records the
+    contact as unreachable (engine/worker.py).
 A lease that runs out (the worker died mid-send) makes the row claimable again;
 the receiver de-duplicates by the delivery id, which is the idempotency key.
 """
