@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from escalade import __version__
 from escalade.api import (
+    ack,
     command,
     governance,
     health,
@@ -29,6 +30,7 @@ from escalade.api import (
 from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
+from escalade.engine.acklinks import configured
 from escalade.engine.batcher import GroupCommitter
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
@@ -51,11 +53,19 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         admin_token=settings.admin_token,
         callback_secret=settings.callback_secret,
         callback_urls=settings.callback_urls,
+        ack_links=configured(settings.secret_key, settings.public_url, settings.ack_link_ttl),
     )
     committer = GroupCommitter(escalade.ingest)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
-    worker = Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake)
+    worker = Worker(
+        escalade.db,
+        lambda: escalade.policy,
+        escalade.clock,
+        senders,
+        escalade.wake,
+        ack_links=escalade.ack_links,
+    )
     thread: threading.Thread | None = None
 
     @asynccontextmanager
@@ -98,6 +108,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(reviews.router)
     app.include_router(health.router)
+    app.include_router(ack.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:

@@ -139,12 +139,14 @@ def _build_app(settings: Settings) -> Any:
 def worker(policy: str | None, db: str | None) -> None:
     """Run the engine only: timers, escalations, deliveries."""
     from escalade.channels.registry import Senders
+    from escalade.engine.acklinks import configured
     from escalade.engine.service import Escalade
     from escalade.engine.worker import Worker
 
     logs.configure()
     settings = _settings(policy, db)
     escalade = Escalade(settings.database_url, settings.policy)
+    links = configured(settings.secret_key, settings.public_url, settings.ack_link_ttl)
     stop = threading.Event()  # review callbacks are signed with ESCALADE_CALLBACK_SECRET
 
     def halt(*_: object) -> None:
@@ -154,7 +156,14 @@ def worker(policy: str | None, db: str | None) -> None:
     signals_.signal(signals_.SIGTERM, halt)
     signals_.signal(signals_.SIGINT, halt)
     senders = Senders(callback_secret=settings.callback_secret)
-    Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake).run(stop)
+    Worker(
+        escalade.db,
+        lambda: escalade.policy,
+        escalade.clock,
+        senders,
+        escalade.wake,
+        ack_links=links,
+    ).run(stop)
     senders.close()
     escalade.close()
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from escalade.domain import learnings, metrics, policy_history, postmortem
+from escalade.domain.ack_links import AckGrant
 from escalade.domain.command import (
     AddActionItem,
     AssignRole,
@@ -38,6 +39,7 @@ from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
 from escalade.domain.reviews import Review, ReviewRequestIn, ReviewStats, review_stats
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest, reviews
+from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.messages import render
@@ -84,6 +86,7 @@ class Escalade:
         env: Mapping[str, str] | None = None,
         callback_secret: str | None = None,
         callback_urls: Sequence[str] = (),
+        ack_links: AckLinks | None = None,
     ) -> None:
         self.database_url = database_url
         self.db: Engine = connect(database_url)
@@ -94,6 +97,7 @@ class Escalade:
         self._admin_token = admin_token
         self.callback_secret = callback_secret
         self.callback_urls = tuple(callback_urls)
+        self.ack_links = ack_links
         self._token_cache: dict[str, tuple[float, Principal | None]] = {}
         self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
 
@@ -134,6 +138,19 @@ class Escalade:
 
     def escalate(self, incident_id: str, by: str, note: str | None = None) -> commands.Acted:
         return self.act(incident_id, Escalate(by, note))
+
+    def ack_grant(self, token: str) -> AckGrant:
+        """What an acknowledge link allows: BadAckToken, ExpiredAckToken, or
+        AckLinksOff when this server signs no links."""
+        if self.ack_links is None:
+            raise AckLinksOff("acknowledge links are off: ESCALADE_SECRET_KEY is not set")
+        return self.ack_links.grant(token, self.clock.now())
+
+    def acknowledge_by_link(self, token: str) -> commands.Acted:
+        """Acknowledge as the person the link was sent to; the token is the credential."""
+        grant = self.ack_grant(token)
+        by = grant.person or "ack-link"
+        return self.acknowledge(grant.incident_id, by, note="acknowledged from a message link")
 
     def record_fact(
         self,
