@@ -171,6 +171,26 @@ def test_wrong_smtp_password_fails_for_good_and_is_on_the_timeline(
     assert inbox.messages == []
 
 
+def test_an_smtp_server_that_never_answers_times_out_and_is_retried(
+    harness: Harness, sink: Sink
+) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never sends a greeting
+    port = silent.getsockname()[1]
+    text = policy().replace("    type: email\n", "    type: email\n    timeout: 1s\n")
+    try:
+        service = harness.service(text=text, env={**http_env(sink), "SMTP_PORT": str(port)})
+        worker = harness.worker(service)
+        incident_id = open_incident(service)
+        worker.run_once()
+    finally:
+        silent.close()
+    [retrying] = [e for e in timeline(service, incident_id) if e["kind"].startswith("delivery.")]
+    assert retrying["kind"] == "delivery.retrying"
+    assert "timed out" in retrying["data"]["error"]
+
+
 # --- Slack, Teams, PagerDuty -------------------------------------------------------
 
 

@@ -140,7 +140,6 @@ class Worker:
         result = self._send(policy, delivery, now)
         now = self.clock.now()
         attempts = channel.attempts if channel is not None else MAX_ATTEMPTS
-        records: list[Record] = []
         with self.db.begin() as conn:
             if isinstance(result, Sent):
                 deliveries.mark_delivered(conn, delivery.id, now)
@@ -156,8 +155,7 @@ class Worker:
             else:
                 deliveries.mark_failed(conn, delivery.id, result.error)
                 kind, data["error"] = "delivery.failed", result.error
-            records.append(Record(delivery.incident_id, now, kind, data=data))
-            timeline.append(conn, records)
+            timeline.append(conn, [Record(delivery.incident_id, now, kind, data=data)])
             if kind == "delivery.failed" and delivery.channel != CALLBACK_CHANNEL:
                 self._after_failure(conn, loaded, delivery, now)
         log.info(kind, extra=data)
