@@ -20,6 +20,7 @@ from escalade.api import (
     governance,
     health,
     incidents,
+    integrations,
     messages,
     registry,
     reviews,
@@ -29,6 +30,7 @@ from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
 from escalade.engine.batcher import GroupCommitter
+from escalade.engine.inbound import Inbound
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
@@ -84,6 +86,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     )
     app.state.escalade = escalade
     app.state.committer = committer
+    app.state.inbound = Inbound(escalade, settings.integration_rate_limit)
     alive: Callable[[], bool] | None = (
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
     )
@@ -95,6 +98,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(registry.router)
     app.include_router(reviews.router)
+    app.include_router(integrations.router)
     app.include_router(health.router)
 
     @app.middleware("http")

@@ -20,6 +20,7 @@ class Settings:
     run_engine: bool = True
     callback_secret: str | None = None  # signs review decision callbacks
     callback_urls: tuple[str, ...] = ()  # URL prefixes callbacks may go to
+    integration_rate_limit: int = 120  # events a minute per integration key (PagerDuty's)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -34,4 +35,5 @@ class Settings:
             callback_urls=tuple(
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
+            integration_rate_limit=int(env.get("ESCALADE_INTEGRATION_RATE_LIMIT", "120")),
         )
