@@ -120,6 +120,21 @@ def test_pagerduty_trigger_ack_resolve_and_retrigger(client: TestClient) -> None
     assert len(after) == 2 and {i["status"] for i in after} == {"resolved", "triggered"}
 
 
+def test_the_v1_service_key_shape(client: TestClient) -> None:
+    key = integration(client, "pagerduty")["key"]
+    v1 = {"service_key": key, "event_type": "trigger", "incident_key": "abc", "description": "Down"}
+    response = client.post("/v2/enqueue", json=v1)
+    assert response.status_code == 202, response.text
+    assert response.json() == {
+        "status": "success",
+        "message": "Event processed",
+        "incident_key": "abc",
+    }
+    enqueue(client, {"service_key": key, "event_type": "resolve", "incident_key": "abc"})
+    (only,) = client.get("/v1/incidents", headers=ADMIN).json()["incidents"]
+    assert (only["title"], only["status"]) == ("Down", "resolved")
+
+
 def test_a_trigger_without_dedup_key_gets_one_back(client: TestClient) -> None:
     key = integration(client, "pagerduty")["key"]
     made = enqueue(client, event(key, "trigger", dedup=None))["dedup_key"]
