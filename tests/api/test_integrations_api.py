@@ -270,3 +270,16 @@ def test_evidently_and_webhook_endpoints(client: TestClient) -> None:
     assert incident(client, opened)["status"] == "resolved"
     bad = client.post(url, json={"id": "A2", "title": ["not", "text"]})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "signal.summary"
+
+
+def test_grafana_webhook_carries_the_query_value(client: TestClient) -> None:
+    key = integration(client, "grafana")["key"]
+    alert = {**ALERTS["alerts"][0], "values": {"B": 0.42}, "dashboardURL": "http://grafana/d/x"}
+    body = {**ALERTS, "version": "1", "orgId": 1, "title": "[FIRING:1]", "alerts": [alert]}
+    response = client.post(
+        "/v1/integrations/grafana", json=body, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 202, response.text
+    found = incident(client, response.json()["results"][0]["incident_id"])
+    (signal,) = found["signals"]
+    assert signal["value"] == 0.42 and signal["details"]["tool"] == "grafana"
