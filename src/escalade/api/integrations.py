@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from escalade.api.auth import requires
 from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
+from escalade.engine.batcher import GroupCommitter
 from escalade.engine.inbound import Inbound
 from escalade.engine.service import Principal
 from escalade.integrations import alertmanager, evidently, pagerduty, webhook
-from escalade.integrations.events import KINDS, Action, InvalidEvent
+from escalade.integrations.events import KINDS, Action, InvalidEvent, Trigger
 from escalade.storage.integrations import IntegrationRecord
 
 router = APIRouter(tags=["integrations"])
@@ -162,7 +163,16 @@ async def _integration(request: Request, key: str, kind: str) -> IntegrationReco
 async def _carry_out(
     request: Request, found: IntegrationRecord, actions: list[Action]
 ) -> list[dict[str, Any]]:
-    done = await anyio.to_thread.run_sync(lambda: inbound(request).carry_out(found, actions))
+    """Triggers join the group commit of /v1/signals; acks and resolves follow in order."""
+    handler = inbound(request)
+    wire = handler.signals_of(found, actions)
+    done = []
+    if wire:
+        committer: GroupCommitter = request.app.state.committer
+        accepted = await committer.submit(handler.escalade.accept(wire))
+        done += handler.triggered(actions, accepted)
+    if any(not isinstance(a, Trigger) for a in actions):
+        done += await anyio.to_thread.run_sync(lambda: handler.close(found, actions))
     return [d.as_json() for d in done]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from escalade.domain.rules import dedup_group
 from escalade.domain.signals import SignalIn
 from escalade.engine import commands
 from escalade.engine.ids import new_id
+from escalade.engine.ingest import Accepted
 from escalade.engine.service import Escalade
 from escalade.integrations import webhook
 from escalade.integrations.events import KINDS, Acknowledge, Action, Resolve, Trigger
@@ -116,21 +118,34 @@ class Inbound:
 
     def carry_out(self, integration: IntegrationRecord, actions: list[Action]) -> list[Done]:
         """Triggers first as one ingest batch, then acknowledges and resolves in order."""
-        escalade = self.escalade
-        by = f"integration:{integration.name}"
-        triggers = [a for a in actions if isinstance(a, Trigger)]
-        wire = [self._scope_signal(integration.id, a) for a in triggers]
+        wire = self.signals_of(integration, actions)
         done: list[Done] = []
         if wire:
-            result = escalade.ingest(escalade.accept(wire))
-            done += [
-                Done("trigger", t.signal.dedup_key, a.incident_id)
-                for t, a in zip(triggers, result.accepted, strict=True)
-            ]
-        for action in actions:
-            if isinstance(action, Acknowledge | Resolve):
-                done.append(self._close(integration.id, action, by))
-        return done
+            result = self.escalade.ingest(self.escalade.accept(wire))
+            done += self.triggered(actions, result.accepted)
+        return done + self.close(integration, actions)
+
+    def signals_of(self, integration: IntegrationRecord, actions: list[Action]) -> list[SignalIn]:
+        """The triggers' signals, with dedup keys and ids scoped to the integration."""
+        return [self._scope_signal(integration.id, a) for a in actions if isinstance(a, Trigger)]
+
+    @staticmethod
+    def triggered(actions: list[Action], accepted: Sequence[Accepted]) -> list[Done]:
+        """What became of the triggers, given what ingest accepted for their signals."""
+        triggers = [a for a in actions if isinstance(a, Trigger)]
+        return [
+            Done("trigger", t.signal.dedup_key, a.incident_id)
+            for t, a in zip(triggers, accepted, strict=True)
+        ]
+
+    def close(self, integration: IntegrationRecord, actions: list[Action]) -> list[Done]:
+        """Apply the acknowledges and resolves, in order, after the triggers are stored."""
+        by = f"integration:{integration.name}"
+        return [
+            self._close(integration.id, a, by)
+            for a in actions
+            if isinstance(a, Acknowledge | Resolve)
+        ]
 
     def _scope_signal(self, integration_id: str, trigger: Trigger) -> SignalIn:
         signal = trigger.signal
