@@ -116,15 +116,6 @@ class Inbound:
             self._mappings[integration.id] = compiled
         return compiled
 
-    def carry_out(self, integration: IntegrationRecord, actions: list[Action]) -> list[Done]:
-        """Triggers first as one ingest batch, then acknowledges and resolves in order."""
-        wire = self.signals_of(integration, actions)
-        done: list[Done] = []
-        if wire:
-            result = self.escalade.ingest(self.escalade.accept(wire))
-            done += self.triggered(actions, result.accepted)
-        return done + self.close(integration, actions)
-
     def signals_of(self, integration: IntegrationRecord, actions: list[Action]) -> list[SignalIn]:
         """The triggers' signals, with dedup keys and ids scoped to the integration."""
         return [self._scope_signal(integration.id, a) for a in actions if isinstance(a, Trigger)]
