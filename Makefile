@@ -44,8 +44,16 @@ $(ALERTMANAGER):
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info src/*.egg-info
 
+BENCH_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+# Benchmarks need wrk and Alertmanager (Debian packages) and a quiet machine.
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+	command -v wrk >/dev/null || apt-get install -y wrk
+	command -v prometheus-alertmanager >/dev/null || apt-get install -y prometheus-alertmanager
+	$(BIN)/python bench/ingest.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/serve.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/timers.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/listing.py --postgres $(BENCH_PG)
 
 docs: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m support.clidoc > docs/cli.md

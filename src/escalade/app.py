@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from escalade import __version__
 from escalade.api import (
+    ack,
     command,
     governance,
     health,
@@ -29,6 +31,7 @@ from escalade.api import (
 from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
+from escalade.engine.acklinks import configured
 from escalade.engine.batcher import GroupCommitter
 from escalade.engine.inbound import Inbound
 from escalade.engine.service import Escalade
@@ -52,17 +55,26 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         admin_token=settings.admin_token,
         callback_secret=settings.callback_secret,
         callback_urls=settings.callback_urls,
+        ack_links=configured(settings.secret_key, settings.public_url, settings.ack_link_ttl),
     )
     committer = GroupCommitter(escalade.ingest)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
-    worker = Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake)
+    worker = Worker(
+        escalade.db,
+        lambda: escalade.policy,
+        escalade.clock,
+        senders,
+        escalade.wake,
+        ack_links=escalade.ack_links,
+    )
     thread: threading.Thread | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal thread
         await committer.start()
+        await anyio.to_thread.run_sync(escalade.record_policy, "startup")
         if settings.run_engine:
             thread = threading.Thread(target=worker.run, args=(stop,), name="escalade-worker")
             thread.start()
@@ -100,6 +112,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(reviews.router)
     app.include_router(integrations.router)
     app.include_router(health.router)
+    app.include_router(ack.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:

@@ -121,6 +121,7 @@ def _build_app(settings: Settings) -> Any:
     def reload(*_: object) -> None:
         try:
             loaded = escalade.policies.reload()
+            escalade.record_policy("sighup")
             click.echo(f"escalade: policy reloaded ({loaded.digest[:12]})", err=True)
         except PolicyError as exc:
             for issue in exc.issues:
@@ -138,12 +139,14 @@ def _build_app(settings: Settings) -> Any:
 def worker(policy: str | None, db: str | None) -> None:
     """Run the engine only: timers, escalations, deliveries."""
     from escalade.channels.registry import Senders
+    from escalade.engine.acklinks import configured
     from escalade.engine.service import Escalade
     from escalade.engine.worker import Worker
 
     logs.configure()
     settings = _settings(policy, db)
     escalade = Escalade(settings.database_url, settings.policy)
+    links = configured(settings.secret_key, settings.public_url, settings.ack_link_ttl)
     stop = threading.Event()  # review callbacks are signed with ESCALADE_CALLBACK_SECRET
 
     def halt(*_: object) -> None:
@@ -153,7 +156,14 @@ def worker(policy: str | None, db: str | None) -> None:
     signals_.signal(signals_.SIGTERM, halt)
     signals_.signal(signals_.SIGINT, halt)
     senders = Senders(callback_secret=settings.callback_secret)
-    Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake).run(stop)
+    Worker(
+        escalade.db,
+        lambda: escalade.policy,
+        escalade.clock,
+        senders,
+        escalade.wake,
+        ack_links=links,
+    ).run(stop)
     senders.close()
     escalade.close()
 
@@ -306,7 +316,48 @@ def integrations_revoke(integration_id: str, db: str | None) -> None:
 
 @main.group()
 def policy() -> None:
-    """Check policies."""
+    """Check policies, and see the history of the ones that went live."""
+
+
+@policy.command("history")
+@click.option("--limit", type=int, default=20, show_default=True)
+@_URL
+@_TOKEN
+def policy_history_(limit: int, url: str, token: str | None) -> None:
+    """The policies that went live on the server, newest first."""
+    versions = _with_client(url, token, lambda c: c.policy_versions(limit))
+    for v in versions:
+        click.echo(
+            f"v{v['version']:<4} {v['digest'][:12]}  {v['activated_at'][:19]}  "
+            f"{v['author']:<16} +{v['added']} -{v['removed']}"
+        )
+
+
+@policy.command("diff")
+@click.argument("older", required=False)
+@click.argument("newer", required=False)
+@_URL
+@_TOKEN
+def policy_diff(older: str | None, newer: str | None, url: str, token: str | None) -> None:
+    """What changed between two policies. Each side is a version on the server (number,
+    digest prefix, `current`) or a local policy file or directory. No arguments: the
+    last change that went live; one: from OLDER to the running policy."""
+    from escalade.domain.policy_history import diff
+    from escalade.engine.policies import read_sources
+
+    if older is None:
+        current = _with_client(url, token, lambda c: c.policy_version("current"))
+        click.echo(current["diff"], nl=False)
+        return
+
+    def sources(ref: str) -> list[tuple[str, str]]:
+        if Path(ref).exists():
+            return read_sources(Path(ref))
+        found = _with_client(url, token, lambda c: c.policy_version(ref))
+        return [(name, text) for name, text in found["sources"]]
+
+    left, right = sources(older), sources(newer or "current")
+    click.echo(diff(left, right, label_before=older, label_after=newer or "current"), nl=False)
 
 
 @policy.command("check")
@@ -511,6 +562,18 @@ def signal_send(
     _client_call(url, token, lambda c: c.send_signals(body))
 
 
+def _with_client(url: str, token: str | None, call: Any) -> Any:
+    """The result of `call(client)`, or exit 1 with the server's error."""
+    from escalade.sdk import EscaladeClient, EscaladeError
+
+    with EscaladeClient(url, token) as client:
+        try:
+            return call(client)
+        except EscaladeError as exc:
+            click.echo(f"escalade: {exc}", err=True)
+            sys.exit(1)
+
+
 def _client_call(url: str, token: str | None, call: Any) -> None:
     from escalade.sdk import EscaladeClient, EscaladeError
 
@@ -563,6 +626,15 @@ def incidents_list(
 def incidents_show(incident_id: str, url: str, token: str | None) -> None:
     """An incident with its timeline."""
     _client_call(url, token, lambda c: c.incident(incident_id))
+
+
+@incidents.command("export")
+@click.argument("incident_id")
+@_URL
+@_TOKEN
+def incidents_export(incident_id: str, url: str, token: str | None) -> None:
+    """An incident anonymised for publishing: people become roles, text is redacted."""
+    _client_call(url, token, lambda c: c.export_incident(incident_id))
 
 
 for _verb, _help in (("ack", "acknowledge"), ("resolve", "resolve"), ("escalate", "escalate")):

@@ -10,7 +10,7 @@ commit), so a burst costs one fsync, not one per signal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -107,6 +107,8 @@ class _Batch:
             outcome = open_incident(
                 policy, route, signal, incident_id, self.now, self.loaded.catalogue
             )
+            opened = replace(outcome.incident, policy_version=self.loaded.digest)
+            outcome = replace(outcome, incident=opened)
             self.new_ids.add(incident_id)
         self.open_now[route.group_key] = outcome.incident
         self.current[outcome.incident.id] = outcome.incident

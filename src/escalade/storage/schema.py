@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -229,3 +230,21 @@ reviews = Table(
 
 def row_dict(row: Any) -> dict[str, Any]:
     return dict(row._mapping)
+
+
+# Every policy that went live (docs/learning.md): its files, who loaded it, and the
+# diff against the version before. `seq` orders them; one row per change, so two
+# processes starting on the same files record it once (unique previous -> digest).
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("previous", String(64), nullable=False),  # "" for the first version
+    Column("activated_at", UTCDateTime, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("sources", Json, nullable=False),
+    Column("diff", Text, nullable=False),
+    UniqueConstraint("previous", "digest", name="uq_policy_versions_change"),
+    Index("ix_policy_versions_digest", "digest"),
+)

@@ -1,7 +1,7 @@
 """Inbound integrations: PagerDuty Events, Alertmanager, Grafana, Evidently, webhooks.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0010
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from escalade.storage.schema import Json, UTCDateTime
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
