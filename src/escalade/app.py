@@ -22,6 +22,7 @@ from escalade.api import (
     governance,
     health,
     incidents,
+    integrations,
     messages,
     registry,
     reviews,
@@ -32,6 +33,7 @@ from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
 from escalade.engine.acklinks import configured
 from escalade.engine.batcher import GroupCommitter
+from escalade.engine.inbound import Inbound
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
@@ -96,6 +98,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     )
     app.state.escalade = escalade
     app.state.committer = committer
+    app.state.inbound = Inbound(escalade, settings.integration_rate_limit)
     alive: Callable[[], bool] | None = (
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
     )
@@ -107,6 +110,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(registry.router)
     app.include_router(reviews.router)
+    app.include_router(integrations.router)
     app.include_router(health.router)
     app.include_router(ack.router)
 

@@ -242,6 +242,79 @@ def token_create(name: str, scope: str, db: str | None) -> None:
 
 
 @main.group()
+def integrations() -> None:
+    """Integration keys for PagerDuty, Alertmanager, Grafana, Evidently, webhooks."""
+
+
+@integrations.command("create")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["pagerduty", "alertmanager", "grafana", "evidently", "webhook"]),
+)
+@click.option("--name", required=True, help="What the integration is (shown on incidents).")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Webhook only: a YAML or JSON file mapping the body to a signal.",
+)
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_create(kind: str, name: str, mapping: Path | None, db: str | None) -> None:
+    """Create an integration and print its key once."""
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from escalade.engine.inbound import create_integration
+    from escalade.storage.database import connect
+
+    spec = yaml.safe_load(mapping.read_text()) if mapping is not None else None
+    engine = connect(_settings(None, db).database_url)
+    try:
+        shown, key = create_integration(engine, name, kind, spec, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"integration {shown['id']} ({kind}) created. Key (shown once, store it safely):")
+    click.echo(key)
+
+
+@integrations.command("list")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_list(db: str | None) -> None:
+    """List integrations (never their keys)."""
+    from escalade.engine.inbound import list_integrations
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    found = list_integrations(engine)
+    engine.dispose()
+    for i in found:
+        state = f"revoked {i['revoked_at']}" if i["revoked_at"] else "live"
+        used = i["last_used_at"] or "never used"
+        click.echo(f"{i['id']}  {i['kind']:<12} {i['name']}  ({state}; {used})")
+
+
+@integrations.command("revoke")
+@click.argument("integration_id")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_revoke(integration_id: str, db: str | None) -> None:
+    """Revoke an integration: its key stops working (within seconds on running servers)."""
+    from datetime import UTC, datetime
+
+    from escalade.engine.inbound import revoke_integration
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    done = revoke_integration(engine, integration_id, datetime.now(UTC))
+    engine.dispose()
+    if not done:
+        raise click.ClickException(f"no live integration {integration_id!r}")
+    click.echo(f"revoked {integration_id}")
+
+
+@main.group()
 def policy() -> None:
     """Check policies, and see the history of the ones that went live."""
 

@@ -25,6 +25,7 @@ class Settings:
     secret_key: str | None = None  # signs acknowledge links
     public_url: str | None = None  # where people reach this server (links in messages)
     ack_link_ttl: timedelta = timedelta(hours=24)
+    integration_rate_limit: int = 120  # events a minute per integration key (PagerDuty's)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,6 +45,7 @@ class Settings:
             callback_urls=tuple(
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
+            integration_rate_limit=int(env.get("ESCALADE_INTEGRATION_RATE_LIMIT", "120")),
         )
 
 

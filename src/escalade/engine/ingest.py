@@ -98,7 +98,9 @@ class _Batch:
         policy = self.loaded.policy
         window = policy.grouping.window.as_timedelta()
         incident = self.open_now.get(route.group_key)
-        if incident is not None and _joins(incident, self.now, window):
+        # A client's dedup_key names the alert: it joins its open incident however
+        # long ago the last signal came (PagerDuty's semantics), until resolved.
+        if incident is not None and (signal.dedup_key or _joins(incident, self.now, window)):
             outcome: Outcome = apply(policy, incident, SignalArrived(signal), self.now)
         else:
             incident_id = new_id("inc", self.now)

@@ -190,6 +190,21 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# Inbound integrations (PagerDuty Events, Alertmanager, ...). Each has its own key,
+# stored hashed like API tokens, valid only on its own ingest endpoint.
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("mapping", Json, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
 # Review requests from AI systems (domain/reviews.py). Their timeline entries, timers
 # and outbox rows use the review id where incidents use the incident id.
 reviews = Table(
