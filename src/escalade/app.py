@@ -32,6 +32,7 @@ from escalade.engine.batcher import GroupCommitter
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
+from escalade.web import install as install_dashboard
 
 log = logging.getLogger("escalade.app")
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(reviews.router)
     app.include_router(health.router)
+    install_dashboard(app, settings.secret_key)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:

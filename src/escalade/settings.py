@@ -20,6 +20,7 @@ class Settings:
     run_engine: bool = True
     callback_secret: str | None = None  # signs review decision callbacks
     callback_urls: tuple[str, ...] = ()  # URL prefixes callbacks may go to
+    secret_key: str | None = None  # signs dashboard sessions; random per process when unset
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -31,6 +32,7 @@ class Settings:
             port=int(env.get("ESCALADE_PORT", "8080")),
             admin_token=env.get("ESCALADE_ADMIN_TOKEN") or None,
             callback_secret=env.get("ESCALADE_CALLBACK_SECRET") or None,
+            secret_key=env.get("ESCALADE_SECRET_KEY") or None,
             callback_urls=tuple(
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
