@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt clean bench docs
+.PHONY: install demo test lint fmt clean bench docs chromium screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,8 +29,17 @@ fmt: $(STAMP)
 
 # The suite runs against SQLite and PostgreSQL; tests marked `postgres` skip when
 # PostgreSQL is unreachable unless ESCALADE_REQUIRE_POSTGRES=1 (set by .ci/run).
-test: lint
+test: lint chromium
 	$(BIN)/pytest -q
+
+# The dashboard's browser tests drive Debian's Chromium through Playwright (which
+# never downloads a browser of its own).
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+# Pictures of the main dashboard pages, from a real server with a scripted incident.
+screenshots: $(STAMP) chromium
+	PYTHONPATH=tests $(BIN)/python -m support.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info src/*.egg-info
