@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal as signals_
 import sys
 import threading
@@ -102,6 +103,9 @@ def _env_of(settings: Settings) -> dict[str, str]:
     }
     if settings.admin_token:
         env["ESCALADE_ADMIN_TOKEN"] = settings.admin_token
+    # One dashboard session key for every API process of this `serve`, or a session
+    # signed by one worker would be refused by the next.
+    env["ESCALADE_SECRET_KEY"] = settings.secret_key or secrets.token_urlsafe(32)
     return env
 
 
