@@ -197,6 +197,10 @@ def test_a_viewer_sees_no_buttons_and_cannot_act(site: Site) -> None:
         record = site.service.incident(inc)
         assert record and record["status"] == "triggered"
         assert not record["decisions"][-1]["votes"]
+        wire = ReviewRequestIn.model_validate({"action": "issue_refund", "args": {"amount": 900}})
+        site.service.request_review(wire, "support-bot")
+        queue = client.get("/ui/reviews").text
+        assert "issue_refund" in queue and "/decision" not in queue
 
 
 def test_redacted_text_stays_redacted_on_the_page(site: Site) -> None:

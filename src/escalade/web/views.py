@@ -261,7 +261,7 @@ def policy_view(policy: Policy) -> dict[str, Any]:
     return {"tiers": tiers, "ladders": ladders, "rights": rights}
 
 
-_BAR_WIDTH = 480  # px of the longest bar
+_BAR_WIDTH = 220  # px of the longest bar, in a 400 px wide chart (labels 100, values 80)
 _ROW = 28
 
 
@@ -289,7 +289,7 @@ def bar_chart(title: str, unit: str, values: Mapping[str, float | None]) -> dict
 
 def _amount(value: float, unit: str) -> str:
     if unit == "seconds":
-        return span_text(timedelta(seconds=value))
+        return span_text(timedelta(seconds=value)) if value >= 1 or value == 0 else "under 1s"
     if unit == "rate":
         return f"{value:.0%}"
     return f"{value:g}"
