@@ -103,6 +103,9 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
         response: Response = await call_next(request)  # type: ignore[misc]
         response.headers.update(_SECURITY_HEADERS)
+        if request.url.path.startswith("/ui/static/"):
+            # The dashboard's script and styles change only with a release.
+            response.headers["Cache-Control"] = "public, max-age=3600"
         return response
 
     @app.exception_handler(HTTPException)

@@ -57,13 +57,15 @@ class Dashboard:
         assert response.status_code == 202, response.text
         return str(response.json()["signals"][0]["incident_id"])
 
-    def sign_in(self, page: Page, who: str, person: str = "") -> None:
-        page.goto(f"{self.url}/signin")
+    def sign_in(self, page: Page, who: str, person: str = "", then: str | None = None) -> None:
+        """Sign in; on the sign-in page already when `then` (where it should lead) is given."""
+        if then is None:
+            page.goto(f"{self.url}/signin")
         page.get_by_label("API token").fill(self.tokens[who])
         if person:
             page.get_by_label("Acting as (person id, optional)").fill(person)
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{self.url}/incidents")
+        page.wait_for_url(f"{self.url}{then or '/incidents'}")
 
 
 @contextmanager

@@ -185,3 +185,13 @@ def test_every_page_opens_on_a_phone(site: Dashboard, browser: Browser, tmp_path
             assert width <= 400, (path, width)
     finally:
         context.close()
+
+
+def test_a_page_whose_session_ends_goes_to_sign_in(site: Dashboard, page: Page) -> None:
+    incident_id = leak(site, "chat-v5")
+    site.sign_in(page, "carol")
+    page.goto(f"{site.url}/incidents/{incident_id}")
+    page.context.clear_cookies()  # as when the session expires or is signed out elsewhere
+    page.wait_for_url(re.compile(rf".*/ui/signin\?next=/ui/incidents/{incident_id}$"))
+    site.sign_in(page, "carol", then=f"/incidents/{incident_id}")
+    expect(page.locator("h1")).to_have_text("Customer email address in a model answer")

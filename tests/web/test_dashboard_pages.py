@@ -129,6 +129,17 @@ def test_pages_need_a_session_and_a_bad_filter_names_its_field(site: Site) -> No
         bad = client.get("/ui/incidents?since=yesterday")
         assert bad.status_code == 422 and "since: expected a date" in bad.text
         assert client.get("/ui/incidents/inc_missing").status_code == 404
+        client.cookies.clear()
+        poll = client.get(
+            "/ui/incidents/inc_x/live",
+            headers={"HX-Request": "true", "HX-Current-URL": "https://t/ui/incidents/inc_x"},
+        )
+        assert poll.status_code == 204
+        assert poll.headers["HX-Redirect"] == "/ui/signin?next=/ui/incidents/inc_x"
+        form_post = client.post("/ui/incidents/inc_x/acknowledge", data={})
+        assert form_post.headers["location"] == "/ui/signin?next="
+        static = client.get("/ui/static/htmx.min.js")
+        assert static.status_code == 200 and "max-age" in static.headers["cache-control"]
 
 
 def test_sign_in_refuses_bad_tokens_ingest_tokens_and_impersonation(site: Site) -> None:

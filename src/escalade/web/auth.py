@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import anyio
 from fastapi import APIRouter, Request
@@ -72,7 +72,8 @@ async def user(request: Request) -> User:
         await anyio.to_thread.run_sync(escalade.principal, session.token_id) if session else None
     )
     if session is None or principal is None or not principal.may("viewer"):
-        raise SignInNeeded(request.url.path)
+        # After signing in, come back to the page (a form's target is no page).
+        raise SignInNeeded(request.url.path if request.method == "GET" else "")
     return User(session, principal, session.acting_as)
 
 
@@ -177,4 +178,10 @@ def _safe(target: str) -> str:
 
 def signin_redirect(request: Request, exc: Exception) -> Response:
     back_to = exc.back_to if isinstance(exc, SignInNeeded) else ""
+    if request.headers.get("HX-Request"):
+        # A poll from a page whose session ended: send the whole page to sign in,
+        # not the sign-in form into the polled fragment.
+        page_path = urlsplit(request.headers.get("HX-Current-URL", "")).path
+        target = f"{PREFIX}/signin?next={quote(_safe(page_path))}"
+        return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(f"{PREFIX}/signin?next={quote(back_to)}", status_code=303)
