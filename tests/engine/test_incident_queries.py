@@ -32,6 +32,7 @@ def test_incidents_filter_by_type_model_team_and_time(harness: Harness, clock: F
     assert ids(model="credit-v7") == {late, other}
     assert ids(model="credit-v7", type="fairness") == {late}
     assert ids(since=clock.now() - timedelta(minutes=1)) == {late, other}
+    assert ids(until=clock.now() - timedelta(minutes=1)) == {early}
     # Only sev1 has an incident lead (from `primary`: alice or bob, both of `oncall`).
     assert ids(team="oncall") == {early}
     assert ids(team="exec") == set()

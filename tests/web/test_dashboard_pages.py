@@ -100,7 +100,7 @@ def test_every_page_renders_for_a_signed_in_responder(site: Site) -> None:
         for path in (
             "/ui/incidents",
             "/ui/incidents?status=open&tier=sev1&type=privacy&model=chat-v2&team=ml-oncall",
-            "/ui/incidents?since=2026-11-01",
+            "/ui/incidents?since=2026-11-01&until=2026-11-30",
             f"/ui/incidents/{inc}",
             f"/ui/incidents/{inc}/live",
             "/ui/reviews",

@@ -6,7 +6,7 @@ view function (web/views.py); templates only place what they are given.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import anyio
@@ -37,6 +37,7 @@ async def incidents(request: Request) -> Response:
     if filters["status"] and filters["status"] not in _STATUSES:
         problems.append(f"status: expected one of {', '.join(_STATUSES)}")
     since = _date(filters["since"], policy.tz, "since", problems)
+    until = _date(filters["until"], policy.tz, "until", problems)
     before = _instant(query.get("before", ""), "before", problems)
     if problems:
         return page(request, "error.html", who, status=422, message="; ".join(problems))
@@ -48,6 +49,7 @@ async def incidents(request: Request) -> Response:
             model=filters["model"] or None,
             team=filters["team"] or None,
             since=since,
+            until=until + timedelta(days=1) if until else None,  # the whole last day
             before=before,
             limit=PAGE_SIZE,
         )
@@ -73,7 +75,7 @@ async def incidents(request: Request) -> Response:
     )
 
 
-_FILTERS = ("status", "tier", "type", "model", "team", "since")
+_FILTERS = ("status", "tier", "type", "model", "team", "since", "until")
 
 
 def _date(text: str, tz: Any, field: str, problems: list[str]) -> datetime | None:
