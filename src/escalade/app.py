@@ -37,6 +37,7 @@ from escalade.engine.inbound import Inbound
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
+from escalade.web import install as install_dashboard
 
 log = logging.getLogger("escalade.app")
 
@@ -46,6 +47,20 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+_ROUTERS = (
+    signals,
+    incidents,
+    governance,
+    command,
+    messages,
+    registry,
+    reviews,
+    integrations,
+    health,
+    ack,
+)
 
 
 def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
@@ -103,21 +118,17 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
     )
     app.state.engine_alive = alive
-    app.include_router(signals.router)
-    app.include_router(incidents.router)
-    app.include_router(governance.router)
-    app.include_router(command.router)
-    app.include_router(messages.router)
-    app.include_router(registry.router)
-    app.include_router(reviews.router)
-    app.include_router(integrations.router)
-    app.include_router(health.router)
-    app.include_router(ack.router)
+    for module in _ROUTERS:
+        app.include_router(module.router)
+    install_dashboard(app, settings.secret_key)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
         response: Response = await call_next(request)  # type: ignore[misc]
         response.headers.update(_SECURITY_HEADERS)
+        if request.url.path.startswith("/ui/static/"):
+            # The dashboard's script and styles change only with a release.
+            response.headers["Cache-Control"] = "public, max-age=3600"
         return response
 
     @app.exception_handler(HTTPException)

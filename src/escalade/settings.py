@@ -22,7 +22,7 @@ class Settings:
     run_engine: bool = True
     callback_secret: str | None = None  # signs review decision callbacks
     callback_urls: tuple[str, ...] = ()  # URL prefixes callbacks may go to
-    secret_key: str | None = None  # signs acknowledge links
+    secret_key: str | None = None  # signs acknowledge links and dashboard sessions
     public_url: str | None = None  # where people reach this server (links in messages)
     ack_link_ttl: timedelta = timedelta(hours=24)
     integration_rate_limit: int = 120  # events a minute per integration key (PagerDuty's)
