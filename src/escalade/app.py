@@ -19,6 +19,7 @@ from escalade import __version__
 from escalade.api import (
     ack,
     command,
+    feedback,
     governance,
     health,
     incidents,
@@ -60,6 +61,7 @@ _ROUTERS = (
     integrations,
     health,
     ack,
+    feedback,
 )
 
 

@@ -629,6 +629,20 @@ def incidents_show(incident_id: str, url: str, token: str | None) -> None:
     _client_call(url, token, lambda c: c.incident(incident_id))
 
 
+@incidents.command("feedback")
+@click.argument("incident_id")
+@click.option("--rating", type=click.IntRange(1, 5), required=True, help="1 badly .. 5 very well")
+@click.option("--comment")
+@click.option("--by", help="Who rates (default: the token's name).")
+@_URL
+@_TOKEN
+def incidents_feedback(
+    incident_id: str, rating: int, comment: str | None, by: str | None, url: str, token: str | None
+) -> None:
+    """Rate how the response to a resolved incident went, as a participant."""
+    _client_call(url, token, lambda c: c.feedback(incident_id, rating, comment, by))
+
+
 @incidents.command("export")
 @click.argument("incident_id")
 @_URL

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from escalade.domain import learnings, metrics, policy_history, postmortem
+from escalade.domain import feedback, learnings, metrics, policy_history, postmortem
 from escalade.domain.ack_links import AckGrant
 from escalade.domain.command import (
     AddActionItem,
@@ -42,9 +42,11 @@ from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest, reviews
 from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
+from escalade.engine.effects import persist
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
+from escalade.storage import feedback as feedback_store
 from escalade.storage import (
     incidents,
     policy_versions,
@@ -286,6 +288,43 @@ class Escalade:
             if ref == "current":
                 ref = self.policy.digest
             return policy_versions.find(conn, ref)
+
+    # --- responder feedback --------------------------------------------------------
+    def submit_feedback(
+        self, incident_id: str, person: str, rating: int, comment: str | None = None
+    ) -> feedback.Answer:
+        """A participant's rating of a resolved incident (FeedbackRefused otherwise)."""
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            incident = incidents.get(conn, incident_id)
+            if incident is None:
+                raise commands.IncidentNotFound(incident_id)
+            feedback.check_answer(self.policy.policy, incident, person, rating, comment)
+            answer = feedback.Answer(incident_id, person, rating, comment, incident.tier, now)
+            feedback_store.save(conn, answer)
+            record = Record(
+                incident_id, now, "feedback.received", actor=person, data={"rating": rating}
+            )
+            persist(conn, [record], now)
+        return answer
+
+    def feedback_grant(self, token: str) -> AckGrant:
+        """Whom a feedback link lets rate which incident (BadAckToken, ExpiredAckToken,
+        AckLinksOff)."""
+        if self.ack_links is None:
+            raise AckLinksOff("feedback links are off: ESCALADE_SECRET_KEY is not set")
+        return self.ack_links.feedback_grant(token, self.clock.now())
+
+    def feedback_by_link(self, token: str, rating: int, comment: str | None) -> feedback.Answer:
+        grant = self.feedback_grant(token)
+        return self.submit_feedback(grant.incident_id, grant.person or "", rating, comment)
+
+    def feedback_metrics(self, by: str, since: datetime | None = None) -> dict[str, Any]:
+        """Satisfaction with the response, per team or tier: responses, mean, distribution."""
+        with self.reader.connect() as conn:
+            answers = feedback_store.since(conn, since)
+        groups = feedback.satisfaction(self.policy.policy, answers, by)
+        return {"by": by, "groups": {k: v.to_record() for k, v in groups.items()}}
 
     def learning_metrics(self, since: datetime | None = None) -> dict[str, Any]:
         """Policy updates following incidents: policy versions that closed an incident's
@@ -556,6 +595,10 @@ class Escalade:
                 "risks": registry.risk_register(conn, incident_id),
                 "timeline": timeline.for_incident(conn, incident_id),
                 "signals": signals.for_incident(conn, incident_id),
+                "feedback": [
+                    {"person": a.person, "rating": a.rating, "comment": a.comment}
+                    for a in feedback_store.for_incident(conn, incident_id)
+                ],
                 "next_rung_at": _iso(timers.next_for_incident(conn, incident_id, _RUNG_TIMERS)),
             }
 
