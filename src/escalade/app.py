@@ -19,6 +19,7 @@ from escalade import __version__
 from escalade.api import (
     ack,
     command,
+    exercises,
     feedback,
     governance,
     health,
@@ -62,6 +63,7 @@ _ROUTERS = (
     health,
     ack,
     feedback,
+    exercises,
 )
 
 

@@ -7,6 +7,7 @@ import secrets
 import signal as signals_
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -390,19 +391,46 @@ def policy_check(file: Path) -> None:
 @click.argument(
     "scenarios",
     nargs=-1,
-    required=True,
     type=click.Path(exists=True, dir_okay=True, path_type=Path),
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON report per line.")
-def drill(policy_file: Path, scenarios: tuple[Path, ...], as_json: bool) -> None:
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Run the scenario for real on the server: `drill --live SCENARIO`.",
+)
+@click.option("--wait", "wait_for", help="With --live: wait this long (e.g. 10m), then report.")
+@_URL
+@_TOKEN
+def drill(
+    policy_file: Path,
+    scenarios: tuple[Path, ...],
+    as_json: bool,
+    live: bool,
+    wait_for: str | None,
+    url: str,
+    token: str | None,
+) -> None:
     """Run SCENARIOS against POLICY_FILE in simulated time; exit 1 when one fails.
 
     A directory runs every *.yaml scenario in it. Nothing is sent anywhere: the
     channels record what they would have sent.
+
+    With --live, the one argument is a scenario whose first `signal` opens an
+    exercise incident on the server at --url: the real on-call people are paged on
+    their real channels, every message marked [EXERCISE], no regulatory clock
+    starts and no external message leaves. `escalade exercises report ID` shows
+    who was reached and who answered.
     """
     from escalade.domain.policy_loader import PolicyError
     from escalade.domain.scenarios import parse_scenario
     from escalade.engine.drills import run_drill
+
+    if live:
+        _live_drill(policy_file, scenarios, wait_for, url, token)
+        return
+    if not scenarios:
+        raise click.UsageError("Missing argument 'SCENARIOS...'.")
 
     files = sorted(
         f for path in scenarios for f in ([path] if path.is_file() else path.glob("*.yaml"))
@@ -425,6 +453,69 @@ def drill(policy_file: Path, scenarios: tuple[Path, ...], as_json: bool) -> None
     if not as_json:
         click.echo(f"{len(files) - failed} of {len(files)} scenario(s) passed", err=True)
     sys.exit(1 if failed else 0)
+
+
+def _live_drill(
+    scenario_file: Path, extra: tuple[Path, ...], wait_for: str | None, url: str, token: str | None
+) -> None:
+    from escalade.domain.durations import Duration
+    from escalade.domain.policy_loader import PolicyError
+    from escalade.domain.scenarios import parse_scenario
+
+    if extra:
+        raise click.UsageError("--live runs one scenario: escalade drill --live SCENARIO")
+    try:
+        scenario = parse_scenario(str(scenario_file), scenario_file.read_text(encoding="utf-8"))
+    except PolicyError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(1)
+    signal = next((s.signal for s in scenario.steps if s.signal is not None), None)
+    if signal is None:
+        raise click.UsageError(f"{scenario_file}: a live drill needs a `signal` step")
+    pause = Duration.parse(wait_for).seconds if wait_for else 0
+    wire = signal.model_dump(mode="json", exclude_none=True)
+    started = _with_client(url, token, lambda c: c.start_exercise(scenario.name, wire))
+    incident_id = started["incident_id"]
+    click.echo(f"exercise {scenario.name!r} started: incident {incident_id}", err=True)
+    if not pause:
+        click.echo(f"see it with: escalade exercises report {incident_id}", err=True)
+        click.echo(incident_id)
+        return
+    time.sleep(pause)
+    report = _with_client(url, token, lambda c: c.exercise_report(incident_id))
+    click.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+
+
+@main.group()
+def exercises() -> None:
+    """Live drills: their reports, and their trend over time."""
+
+
+@exercises.command("list")
+@click.option("--limit", type=int, default=20, show_default=True)
+@_URL
+@_TOKEN
+def exercises_list(limit: int, url: str, token: str | None) -> None:
+    """Every live drill, newest first: reached, answered, time to acknowledge, failures."""
+    for e in _with_client(url, token, lambda c: c.exercises(limit)):
+        ack = e["acknowledged_after_s"]
+        in_window = "in window" if e["acknowledged_in_window"] else "LATE"
+        ack_text = f"acked after {ack:.0f}s ({in_window})" if ack is not None else "never acked"
+        click.echo(
+            f"{e['opened_at'][:16]}  {e['exercise']:<20} {e['incident_id']}  "
+            f"reached {e['reached']}/{e['paged']}, answered {e['answered']}, {ack_text}, "
+            f"{e['failed_deliveries']} failed, {e['stalled_decisions']} stalled"
+        )
+
+
+@exercises.command("report")
+@click.argument("incident_id")
+@_URL
+@_TOKEN
+def exercises_report(incident_id: str, url: str, token: str | None) -> None:
+    """Who was reached on which channel, who answered and how fast, and what failed."""
+    _client_call(url, token, lambda c: c.exercise_report(incident_id))
 
 
 def _instant(text: str | None, tz: Any, param: str) -> Any:

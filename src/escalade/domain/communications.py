@@ -156,6 +156,17 @@ def _send(
     missing = [r for r in message["requires_approval"] if r not in approved]
     if missing:
         raise CommandRefused("not_approved", f"still needs approval by {', '.join(missing)}")
+    if incident.exercise and message["audience"] != "internal":
+        # A live drill never reaches customers, regulators or the public.
+        withheld = {**message, "state": "withheld", "sent_by": event.by, "sent_at": now.isoformat()}
+        record = Record(
+            incident.id,
+            now,
+            "message.withheld",
+            actor=event.by,
+            data={"message_id": message["id"], "audience": message["audience"], "exercise": True},
+        )
+        return _replace(incident, withheld), [record]
     sent = {**message, "state": "sent", "sent_by": event.by, "sent_at": now.isoformat()}
     updated = _replace(incident, sent)
     effects: list[Effect] = [

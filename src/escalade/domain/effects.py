@@ -21,6 +21,7 @@ class TimerKind(StrEnum):
     CONDITION = "condition"  # a rule's `when: {for: ...}` has held long enough
     ACTION = "action"  # an action item's reminder (step 1) or deadline (step 2)
     REVIEW = "review"  # a review request's window closes (step = the window's stage)
+    EXERCISE = "exercise"  # a scheduled live drill is due (step = its occurrence, tag = id)
 
 
 @dataclass(frozen=True, slots=True)

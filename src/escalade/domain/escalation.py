@@ -117,6 +117,7 @@ def open_incident(
         subject=dict(signal.subject),
         roles=fill_roles(policy, tier.roles, now),
         ladder=LadderPosition(ladder=tier.ladder),
+        exercise=signal.exercise,
     )
     effects: list[Effect] = [
         Record(

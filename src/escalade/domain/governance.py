@@ -105,6 +105,12 @@ def on_open(
         *(rule.obligations if rule else ()),
         *(o for o in policy.obligations if o not in named_by_rules),
     ]
+    if incident.exercise:
+        # A live drill starts no regulatory clock: nothing is owed to anyone.
+        effects.append(
+            Record(incident.id, now, "exercise.clocks_skipped", data={"obligations": applying})
+        )
+        applying = []
     updated = incident.evolve(
         facts=facts,
         obligations=tuple(dict.fromkeys(applying)),

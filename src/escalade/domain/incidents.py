@@ -119,6 +119,7 @@ class Incident:
     messages: tuple[dict[str, Any], ...] = ()  # domain/communications.py
     review: dict[str, Any] = field(default_factory=dict)  # domain/postmortem.py
     policy_version: str | None = None  # digest of the policy the incident opened under
+    exercise: str | None = None  # a live drill: labelled messages, no clocks, nothing external
     version: int = 1
 
     def evolve(self, **changes: Any) -> Incident:
@@ -157,6 +158,7 @@ class Incident:
             "messages": list(self.messages),
             "review": self.review,
             "policy_version": self.policy_version,
+            "exercise": self.exercise,
             "ladder": {
                 "id": self.ladder.ladder,
                 "rung": self.ladder.rung + 1,

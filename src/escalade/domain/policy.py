@@ -82,6 +82,7 @@ from escalade.domain.policy_rules import (
     GROUP_BY_ROOTS,
     Comparison,
     CountWindow,
+    Exercise,
     Grouping,
     Match,
     Rule,
@@ -105,6 +106,7 @@ __all__ = [
     "CountWindow",
     "DecisionRight",
     "EmailChannel",
+    "Exercise",
     "Feedback",
     "Grouping",
     "Ladder",
@@ -175,6 +177,7 @@ class Policy(PolicyModel):
     reviews: Reviews = Reviews()
     templates: dict[str, Template] = {}
     feedback: Feedback | None = None  # ask participants to rate the response when resolved
+    exercises: dict[str, Exercise] = {}  # live drills on a schedule
 
     @field_validator("holidays")
     @classmethod

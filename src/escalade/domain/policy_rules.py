@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from escalade.domain.durations import Duration, DurationField
 from escalade.domain.expressions import SignalExpressionField
@@ -16,6 +16,7 @@ from escalade.domain.policy_base import (
     PolicyModel,
     one_or_many,
 )
+from escalade.domain.signals import SignalIn
 
 GROUP_BY_ROOTS = ("kind", "source", "subject", "labels")
 
@@ -131,3 +132,19 @@ class Silence(PolicyModel):
         if self.from_ >= self.to:
             raise ValueError("'from' must be before 'to'")
         return self
+
+
+class Exercise(PolicyModel):
+    """A live drill on a schedule: the signal opens an exercise incident every `every`
+    from `first` (local time), through the real channels and people (docs/drills.md)."""
+
+    every: DurationField
+    first: LocalDateTime
+    signal: SignalIn
+
+    @field_validator("every")
+    @classmethod
+    def _calendar(cls, every: Duration) -> Duration:
+        if every.business_days or every.seconds < 3600:
+            raise ValueError("a drill repeats every hour or less often, in calendar time")
+        return every

@@ -65,6 +65,7 @@ class Signal:
     dedup_key: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     links: tuple[dict[str, str], ...] = ()
+    exercise: str | None = None  # the live drill this signal belongs to (docs/drills.md)
 
     @classmethod
     def accept(cls, wire: SignalIn, *, signal_id: str, received_at: datetime) -> Signal:
@@ -100,6 +101,7 @@ class Signal:
             dedup_key=record.get("dedup_key"),
             details=dict(record.get("details") or {}),
             links=tuple(record.get("links") or ()),
+            exercise=record.get("exercise"),
         )
 
     @property
@@ -143,6 +145,7 @@ class Signal:
             "dedup_key": self.dedup_key,
             "details": self.details,
             "links": list(self.links),
+            **({"exercise": self.exercise} if self.exercise else {}),
         }
 
     def field_value(self, path: str) -> str | None:

@@ -29,6 +29,7 @@ from escalade.storage.signals import StoredSignal
 from escalade.storage.timers import DueTimer
 
 CONDITION_OWNER = "rule:"  # timers of `when: {for: ...}` belong to a rule, not an incident
+EXERCISE_PREFIX = "exr"  # incident ids of live drills: exr_...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,7 @@ class _Batch:
         if incident is not None and (signal.dedup_key or _joins(incident, self.now, window)):
             outcome: Outcome = apply(policy, incident, SignalArrived(signal), self.now)
         else:
-            incident_id = new_id("inc", self.now)
+            incident_id = new_id(EXERCISE_PREFIX if signal.exercise else "inc", self.now)
             outcome = open_incident(
                 policy, route, signal, incident_id, self.now, self.loaded.catalogue
             )
@@ -150,6 +151,9 @@ def ingest_in(
             fresh.append(s)
     routes: dict[str, Route] = {}
     for s in fresh:
+        if s.exercise:
+            routes[s.id] = _exercise_route(loaded, s, now)
+            continue
         route = loaded.rules.route(s, now, work.state_of)
         work.observe(route.observations, s)
         routes[s.id] = route
@@ -202,6 +206,20 @@ def fire_condition(conn: Connection, loaded: LoadedPolicy, timer: DueTimer, now:
     work.load_groups({group})
     work.place(route, signal)
     return work.write()
+
+
+def _exercise_route(loaded: LoadedPolicy, signal: Signal, now: datetime) -> Route:
+    """A live drill's signal routes like a first signal: it reads and feeds no window
+    state, no silence holds it, and its group is its own, so it never joins (or is
+    joined by) a real incident."""
+    route = loaded.rules.route(signal, now)
+    group = f"exercise:{signal.exercise}|{route.group_key}"
+    return replace(route, group_key=group, silenced_by=None, observations=())
+
+
+def is_exercise(incident_id: str) -> bool:
+    """Whether an incident (or its deliveries) belongs to a live drill."""
+    return incident_id.startswith(EXERCISE_PREFIX + "_")
 
 
 def _joins(incident: Incident, now: datetime, window: timedelta) -> bool:

@@ -6,14 +6,21 @@ import hmac
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from escalade.domain import feedback, learnings, metrics, policy_history, postmortem
+from escalade.domain import (
+    exercises,
+    feedback,
+    learnings,
+    metrics,
+    policy_history,
+    postmortem,
+)
 from escalade.domain.ack_links import AckGrant
 from escalade.domain.command import (
     AddActionItem,
@@ -288,6 +295,39 @@ class Escalade:
             if ref == "current":
                 ref = self.policy.digest
             return policy_versions.find(conn, ref)
+
+    # --- live drills ---------------------------------------------------------------
+    def start_exercise(self, wire: SignalIn, name: str, by: str) -> str:
+        """Open a live drill: an exercise incident from `wire`, through the real channels
+        and people, labelled on every message, with no clock and nothing external."""
+        now = self.clock.now()
+        signal = replace(ingest.accept([wire], now)[0], exercise=name)
+        [accepted] = self.ingest([signal]).accepted
+        if accepted.incident_id is None:
+            raise ValueError("the exercise signal opened no incident")
+        with self.db.begin() as conn:
+            record = Record(
+                accepted.incident_id, now, "exercise.started", actor=by, data={"name": name}
+            )
+            persist(conn, [record], now)
+        return accepted.incident_id
+
+    def exercise_report(self, incident_id: str) -> dict[str, Any] | None:
+        found = self.incident(incident_id)
+        if found is None or not found.get("exercise"):
+            return None
+        return exercises.report(self.policy.policy, found)
+
+    def list_exercises(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Every live drill, newest first, each as its trend line."""
+        with self.reader.connect() as conn:
+            found = incidents.exercises(conn, limit)
+        lines = []
+        for incident in found:
+            shown = self.incident(incident.id)
+            if shown is not None:
+                lines.append(exercises.summary(exercises.report(self.policy.policy, shown)))
+        return lines
 
     # --- responder feedback --------------------------------------------------------
     def submit_feedback(

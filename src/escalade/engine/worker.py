@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,16 +23,17 @@ from escalade.domain.escalation import CannotEscalate, Escalate, TimerFired, app
 from escalade.domain.incidents import IllegalTransition, Incident, IncidentStatus
 from escalade.domain.policy import Policy, Throttle
 from escalade.domain.reviews import CALLBACK_CHANNEL
-from escalade.engine import reviews
+from escalade.engine import exercises, reviews
 from escalade.engine.acklinks import AckLinks
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist
 from escalade.engine.forwarding import pagerduty_follow_ups
-from escalade.engine.ingest import fire_condition
+from escalade.engine.ingest import fire_condition, is_exercise
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import deliveries, incidents, timeline, timers
 from escalade.storage.deliveries import Delivery
 
+EXERCISE_LABEL = "[EXERCISE]"
 log = logging.getLogger("escalade.worker")
 
 MAX_ATTEMPTS = 12  # with the backoff below: about 25 minutes of trying
@@ -67,10 +68,15 @@ class Worker:
     batch: int = 200
     poll: float = 1.0
     ack_links: AckLinks | None = None
+    _scheduled_for: str = field(default="", init=False)  # policy digest drills were set for
 
     def fire_due_timers(self, now: datetime) -> int:
         """Apply every due timer once, each in the transaction that deletes it."""
         loaded = self.policy()
+        if loaded.digest != self._scheduled_for:
+            with self.db.begin() as conn:
+                exercises.schedule(conn, loaded.policy, now)
+            self._scheduled_for = loaded.digest
         with self.db.begin() as conn:
             due = timers.claim_due(conn, now, self.batch)
             if not due:
@@ -85,6 +91,10 @@ class Worker:
                     continue
                 if timer.kind is TimerKind.REVIEW:
                     if reviews.fire(conn, loaded, timer, now):
+                        self.wake.set()
+                    continue
+                if timer.kind is TimerKind.EXERCISE:
+                    if exercises.fire(conn, loaded, timer, now):
                         self.wake.set()
                     continue
                 incident = state.get(timer.incident_id)
@@ -178,7 +188,12 @@ class Worker:
         # Pages about an incident carry a link that acknowledges it as the recipient.
         if self.ack_links is not None and "incident" in data and "pagerduty" not in data:
             ack_url = self.ack_links.url(delivery.incident_id, delivery.person, now)
-        text = payload["text"]
+        text, subject = payload["text"], payload["subject"]
+        if is_exercise(delivery.incident_id):
+            # Every message of a live drill says so, on every channel.
+            subject = f"{EXERCISE_LABEL} {subject}"
+            text = f"{EXERCISE_LABEL} This is a drill, not a real incident. {text}"
+            data = {**data, "exercise": True}
         if self.ack_links is not None and data.get("feedback") and policy.feedback is not None:
             ttl = policy.feedback.expires.as_timedelta()
             link = self.ack_links.feedback_url(delivery.incident_id, delivery.person, now, ttl)
@@ -193,7 +208,7 @@ class Worker:
             person_name=person.name if person else None,
             address=person.email if person else None,
             target=delivery.target,
-            subject=payload["subject"],
+            subject=subject,
             text=text,
             data=data,
             ack_url=ack_url,

@@ -147,6 +147,20 @@ class EscaladeClient:
         )
         return result
 
+    def start_exercise(self, name: str, signal: Mapping[str, Any]) -> dict[str, Any]:
+        """Open a live drill: an exercise incident through the real channels and people."""
+        body = {"name": name, "signal": dict(signal)}
+        result: dict[str, Any] = self._call("POST", "/v1/exercises", json=body)
+        return result
+
+    def exercises(self, limit: int = 50) -> list[dict[str, Any]]:
+        found: dict[str, Any] = self._call("GET", "/v1/exercises", params={"limit": limit})
+        return list(found["exercises"])
+
+    def exercise_report(self, incident_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/exercises/{incident_id}/report")
+        return result
+
     def export_incident(self, incident_id: str) -> dict[str, Any]:
         """The incident anonymised for publishing (shared learnings)."""
         result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}/export")

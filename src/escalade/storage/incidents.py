@@ -53,6 +53,7 @@ def to_row(incident: Incident) -> dict[str, Any]:
             "messages": list(incident.messages),
             "review": incident.review,
             "policy_version": incident.policy_version,
+            "exercise": incident.exercise,
             "ladder": [pos.ladder, pos.rung, pos.cycle, pos.step, pos.exhausted],
         },
     }
@@ -94,6 +95,7 @@ def from_row(row: Any) -> Incident:
         messages=tuple(state.get("messages", ())),
         review=state.get("review", {}),
         policy_version=state.get("policy_version"),
+        exercise=state.get("exercise"),
         ladder=LadderPosition(ladder, rung, cycle, step, exhausted),
         version=row.version,
     )
@@ -228,3 +230,14 @@ def resolved_since(conn: Connection, since: datetime | None) -> list[Incident]:
     if since is not None:
         query = query.where(incidents.c.resolved_at >= since)
     return [from_row(r) for r in conn.execute(query.order_by(incidents.c.resolved_at))]
+
+
+def exercises(conn: Connection, limit: int = 50) -> list[Incident]:
+    """Live drills' incidents (ids exr_...), newest first."""
+    query = (
+        select(incidents)
+        .where(incidents.c.id.startswith("exr_", autoescape=True))
+        .order_by(incidents.c.opened_at.desc())
+        .limit(limit)
+    )
+    return [from_row(r) for r in conn.execute(query)]
