@@ -10,12 +10,11 @@ from escalade.storage.schema import deliveries, timers
 from support.engines import Harness
 from support.policies import BASE
 
+LEAK_RULE = (
+    "  - id: privacy-leak\n    match: {kind: privacy_leak}\n    tier: sev1\n    type: privacy\n"
+)
 SCHEDULED = (
-    BASE.replace(
-        "  - id: privacy-leak\n    match: {kind: privacy_leak}\n    tier: sev1\n    type: privacy\n",
-        "  - id: privacy-leak\n    match: {kind: privacy_leak}\n    tier: sev1\n    type: privacy\n"
-        "    obligations: [gdpr-art33]\n",
-    )
+    BASE.replace(LEAK_RULE, LEAK_RULE + "    obligations: [gdpr-art33]\n")
     + """
 exercises:
   monthly-oncall:

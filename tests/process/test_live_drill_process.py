@@ -102,9 +102,9 @@ def test_a_live_drill_reaches_people_labelled_and_reports_who_answered(
     box, _ = inbox
     scenario = tmp_path / "drill.yaml"
     scenario.write_text(SCENARIO)
+    command = ["drill", "--live", str(scenario), "--url", server.url, "--token", TOKEN]
     started = subprocess.run(
-        [sys.executable, "-m", "escalade.cli", "drill", "--live", str(scenario)]
-        + ["--url", server.url, "--token", TOKEN],
+        [sys.executable, "-m", "escalade.cli", *command],
         env=server.env,
         capture_output=True,
         text=True,
@@ -156,9 +156,7 @@ def test_a_live_drill_reaches_people_labelled_and_reports_who_answered(
     assert len(box.messages) == 1
 
     trend = server.client.get("/v1/exercises").json()["exercises"]
-    assert [(e["incident_id"], e["reached"], e["answered"]) for e in trend] == [
-        (incident_id, 2, 1)
-    ]
+    assert [(e["incident_id"], e["reached"], e["answered"]) for e in trend] == [(incident_id, 2, 1)]
     real = server.client.post("/v1/signals", json={"kind": "privacy_leak", "summary": "real"})
     real_id = real.json()["signals"][0]["incident_id"]
     assert real_id.startswith("inc_")  # a real signal never joins the drill's incident
