@@ -274,3 +274,25 @@ def test_a_review_is_approved_with_edited_arguments_by_its_reviewer(site: Site) 
     review = site.service.review(review_id)
     assert review and review.decision and review.decision.outcome == "approve"
     assert review.decision.edited and review.decision.args["amount"] == 500
+
+
+def test_a_responder_starts_a_live_drill_and_a_viewer_only_sees_the_results(site: Site) -> None:
+    with site.browser() as client:
+        csrf = sign_in(client, "bob-token")
+        assert "Start the drill" in client.get("/ui/drills").text
+        form = {"csrf": csrf, "name": "night check", "kind": "privacy_leak", "summary": "drill"}
+        started = client.post("/ui/drills", data=form)
+        assert started.status_code == 303, started.text
+        incident_id = started.headers["location"].rsplit("/", 1)[-1]
+        assert incident_id.startswith("exr_")
+        bad = client.post("/ui/drills", data={**form, "kind": ""})
+        assert bad.status_code == 422 and "no drill started" in bad.text
+    record = site.service.incident(incident_id)
+    assert record and record["exercise"] == "night check" and record["obligations"] == []
+    with site.browser() as client:
+        csrf = sign_in(client, "viewer-token")
+        page = client.get("/ui/drills").text
+        assert "night check" in page and "Start the drill" not in page
+        refused = client.post("/ui/drills", data={"csrf": csrf, "name": "x", "kind": "k"})
+        assert refused.status_code == 403
+    assert len(site.service.list_exercises()) == 1

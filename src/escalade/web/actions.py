@@ -10,7 +10,9 @@ from typing import Any
 import anyio
 from fastapi import Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
+from escalade.domain.signals import SignalIn
 from escalade.engine.refusals import REFUSALS, refusal
 from escalade.engine.service import Escalade
 from escalade.web.auth import User, acting_user, back, page, router, service
@@ -95,6 +97,34 @@ async def item_done(request: Request, incident_id: str, item_id: str) -> Respons
         incident_id,
         lambda e, who, _: e.close_action_item(incident_id, item_id, "done", who),
     )
+
+
+@router.post("/drills")
+async def start_drill(request: Request) -> Response:
+    """Open a live drill; then show its incident."""
+    checked = await acting_user(request)
+    if isinstance(checked, Response):
+        return checked
+    who, fields = checked
+    try:
+        wire = SignalIn.model_validate(
+            {"kind": fields.get("kind", ""), "summary": fields.get("summary") or None}
+        )
+    except ValidationError as exc:
+        message = f"{exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}; no drill started"
+        return page(request, "error.html", who, status=422, message=message)
+    name = (fields.get("name") or "").strip() or "drill"
+    escalade = service(request)
+    try:
+        person = escalade.acting_as(who.principal, who.person)
+        incident_id = await anyio.to_thread.run_sync(
+            lambda: escalade.start_exercise(wire, name[:200], person)
+        )
+    except (*REFUSALS, ValueError) as exc:
+        refused = refusal(exc) if isinstance(exc, REFUSALS) else None
+        status, message = (refused.status, refused.message) if refused else (422, str(exc))
+        return page(request, "error.html", who, status=status, message=message)
+    return back(f"/incidents/{incident_id}")
 
 
 @router.post("/reviews/{review_id}/decision")

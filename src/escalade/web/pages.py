@@ -162,6 +162,15 @@ async def oncall(request: Request) -> Response:
     )
 
 
+@router.get("/drills")
+async def drills(request: Request) -> Response:
+    who = await user(request)
+    escalade = service(request)
+    found = await anyio.to_thread.run_sync(escalade.list_exercises)
+    rows = views.drill_rows(found, escalade.policy.policy)
+    return page(request, "drills.html", who, rows=rows, can_act=who.can_act)
+
+
 @router.get("/policy")
 async def policy(request: Request) -> Response:
     who = await user(request)

@@ -192,6 +192,25 @@ def review_rows(
     ]
 
 
+def drill_rows(found: Sequence[Mapping[str, Any]], policy: Policy) -> list[dict[str, Any]]:
+    """Live drills as the trend table shows them: newest first, figures as text."""
+    rows = []
+    for e in found:
+        after = e["acknowledged_after_s"]
+        if after is None:
+            ack = "never"
+        else:
+            ack = f"after {after:.0f} s" + ("" if e["acknowledged_in_window"] else " (late)")
+        rows.append(
+            {
+                **e,
+                "opened": local(e["opened_at"], policy),
+                "ack": ack,
+            }
+        )
+    return rows
+
+
 def on_call_rows(roster: Sequence[OnCall], policy: Policy, now: datetime) -> list[dict[str, Any]]:
     return [
         {
