@@ -24,6 +24,7 @@ from escalade.api import (
     registry,
     reviews,
     signals,
+    workers,
 )
 from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
@@ -54,7 +55,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     committer = GroupCommitter(escalade.ingest)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
-    worker = Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake)
+    worker = Worker.of(escalade, senders, settings.tuning)
     thread: threading.Thread | None = None
 
     @asynccontextmanager
@@ -62,7 +63,9 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         nonlocal thread
         await committer.start()
         if settings.run_engine:
-            thread = threading.Thread(target=worker.run, args=(stop,), name="escalade-worker")
+            thread = threading.Thread(
+                target=worker.run_for, args=(escalade, stop, "serve"), name="escalade-worker"
+            )
             thread.start()
         log.info("server.started", extra={"policy": escalade.policy.source})
         try:
@@ -71,7 +74,8 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
             stop.set()
             escalade.wake.set()
             if thread is not None:
-                thread.join(timeout=10)
+                # Long enough for a send in hand to finish (channel timeouts are shorter).
+                thread.join(timeout=30)
             await committer.stop()
             senders.close()
             escalade.close()
@@ -84,6 +88,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     )
     app.state.escalade = escalade
     app.state.committer = committer
+    app.state.tuning = settings.tuning
     alive: Callable[[], bool] | None = (
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
     )
@@ -96,6 +101,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(reviews.router)
     app.include_router(health.router)
+    app.include_router(workers.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from escalade.engine.tuning import Tuning
 from escalade.storage.database import DEFAULT_URL
 
 
@@ -20,6 +21,7 @@ class Settings:
     run_engine: bool = True
     callback_secret: str | None = None  # signs review decision callbacks
     callback_urls: tuple[str, ...] = ()  # URL prefixes callbacks may go to
+    tuning: Tuning = field(default_factory=Tuning)  # the worker's knobs (engine/tuning.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -34,4 +36,5 @@ class Settings:
             callback_urls=tuple(
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
+            tuning=Tuning.from_env(env),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,6 +61,11 @@ class Sink:
     def snapshot(self) -> list[Received]:
         with self.lock:
             return list(self.received)
+
+    def by_key(self, header: str = "X-Escalade-Delivery") -> Counter[str]:
+        """How often each idempotency key arrived: how a receiver de-duplicates."""
+        with self.lock:
+            return Counter(r.headers[header] for r in self.received)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -204,3 +204,15 @@ def listing(
 def count_open(conn: Connection) -> int:
     query = select(func.count()).where(incidents.c.status != IncidentStatus.RESOLVED.value)
     return int(conn.execute(query.select_from(incidents)).scalar_one())
+
+
+def triggered_page(conn: Connection, after_id: str, limit: int) -> list[Incident]:
+    """Unacknowledged open incidents, in id order from `after_id` (the audit pass)."""
+    rows = conn.execute(
+        select(incidents)
+        .where(incidents.c.status == IncidentStatus.TRIGGERED.value)
+        .where(incidents.c.id > after_id)
+        .order_by(incidents.c.id)
+        .limit(limit)
+    )
+    return [from_row(r) for r in rows]
