@@ -35,6 +35,8 @@ class Sink:
     # status codes to answer first on one path only; refused requests land in `refused`
     fail_path: dict[str, list[int]] = field(default_factory=dict)
     refused: list[Received] = field(default_factory=list)
+    # a path answers 503 until this time.time() (a receiver that is down for a while)
+    down_until: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
 
@@ -82,7 +84,9 @@ def start_sink() -> Sink:
             body = self.rfile.read(length)
             with sink.lock:
                 on_path = sink.fail_path.get(self.path)
-                if on_path:
+                if sink.down_until.get(self.path, 0.0) > time.time():
+                    status = 503
+                elif on_path:
                     status = on_path.pop(0)
                 else:
                     status = sink.fail_next.pop(0) if sink.fail_next else 200
