@@ -249,3 +249,16 @@ def test_backoff_and_tuning_come_from_settings() -> None:
         Tuning.from_env({"ESCALADE_DELIVERY_LEASE": "soon"})
     with pytest.raises(TuningError, match="greater than 0"):
         Tuning.from_env({"ESCALADE_WORKER_POLL": "0"})
+
+
+def test_the_audit_pass_leaves_an_exhausted_ladder_alone(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    [incident_id] = open_many(service, 1)
+    for _ in range(6):
+        clock.advance(minutes=10)
+        worker.run_once()
+    assert service.incident(incident_id)["ladder"]["exhausted"]  # type: ignore[index]
+    assert worker.audit(clock.now()).restored == 0

@@ -39,22 +39,25 @@ def run(db: Engine, now: datetime, *, stale_after: timedelta, grace: timedelta) 
         workers.forget(conn, now - timedelta(days=1))
     restored = 0
     after = ""
+    kinds = [k.value for k in LADDER_KINDS]
     while True:
         with db.begin() as conn:
-            page = incidents.triggered_page(conn, after, PAGE)
-            if not page:
+            # Incidents with no ladder timer at all: the lost ones, and those whose
+            # ladder is exhausted (fine; told apart below from the incident itself).
+            suspects = incidents.triggered_without(conn, kinds, after, PAGE)
+            if not suspects:
                 break
-            after = page[-1].id
-            pending = timers.kinds_of(conn, [i.id for i in page], LADDER_KINDS)
+            after = suspects[-1]
             repairs: list[tuple[SetTimer, Record]] = []
-            suspects = [i.id for i in page if missing_rung(i, pending[i.id], None, now)]
             for incident_id in suspects:
-                # Read again under the row lock: a worker may have climbed the
-                # ladder (new step, new timer) since the unlocked read above.
+                # Read under the row lock: a worker may be climbing the ladder
+                # (new step, new timer) right now; we see its commit.
                 incident = incidents.get(conn, incident_id, lock=True)
                 if incident is None:
                     continue
                 have = timers.kinds_of(conn, [incident_id], LADDER_KINDS)[incident_id]
+                if missing_rung(incident, have, None, now) is None:
+                    continue
                 last = timeline.last_of(conn, incident_id, ["rung.fired", "rung.deferred"])
                 repair = missing_rung(incident, have, _next_at(last), now)
                 if repair is not None:
