@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import delete, select
 
 from conftest import FakeClock
+from escalade.cli import main
 from escalade.domain.signals import SignalIn
 from escalade.engine.presence import listing
 from escalade.engine.tuning import Tuning, TuningError
@@ -262,3 +265,23 @@ def test_the_audit_pass_leaves_an_exhausted_ladder_alone(
         worker.run_once()
     assert service.incident(incident_id)["ladder"]["exhausted"]  # type: ignore[index]
     assert worker.audit(clock.now()).restored == 0
+
+
+def test_escalade_workers_lists_heartbeats_and_names_a_bad_knob(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": "http://127.0.0.1:9"})
+    now = datetime.now(UTC)
+    with service.db.begin() as conn:
+        workers.beat(conn, WorkerRow("w-live", "worker", "h", 7, "1", now, now, None))
+        old = now - timedelta(minutes=5)
+        workers.beat(conn, WorkerRow("w-gone", "worker", "h", 8, "1", old, old, None))
+    runner = CliRunner()
+    result = runner.invoke(main, ["workers", "--db", harness.database_url, "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {w["id"]: w["status"] for w in orjson.loads(result.output)}
+    assert listed == {"w-live": "alive", "w-gone": "stale"}
+    bad = runner.invoke(
+        main, ["workers", "--db", harness.database_url], env={"ESCALADE_WORKER_POLL": "soon"}
+    )
+    assert bad.exit_code == 2 and "ESCALADE_WORKER_POLL" in bad.output
