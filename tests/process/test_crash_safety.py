@@ -230,6 +230,11 @@ def test_two_worker_processes_racing_on_the_same_due_timers_fire_each_once(
     assert set(counts) == want and set(counts.values()) == {1}
     listed = cluster.api.client.get("/v1/workers").json()
     assert listed["alive"] == 2
+    # SIGTERM: a graceful stop, recorded in the worker's heartbeat row.
+    cluster.workers["w1"].terminate()
+    assert cluster.workers["w1"].wait(timeout=30) == 0
+    statuses = sorted(w["status"] for w in cluster.api.client.get("/v1/workers").json()["workers"])
+    assert statuses == ["alive", "stopped"]
 
 
 OUTAGE_POLICY = """
