@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -16,10 +17,13 @@ from starlette.exceptions import HTTPException
 
 from escalade import __version__
 from escalade.api import (
+    ack,
     command,
+    feedback,
     governance,
     health,
     incidents,
+    integrations,
     messages,
     registry,
     reviews,
@@ -29,10 +33,13 @@ from escalade.api import (
 from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
+from escalade.engine.acklinks import configured
 from escalade.engine.batcher import GroupCommitter
+from escalade.engine.inbound import Inbound
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
+from escalade.web import install as install_dashboard
 
 log = logging.getLogger("escalade.app")
 
@@ -44,6 +51,22 @@ _SECURITY_HEADERS = {
 }
 
 
+_ROUTERS = (
+    signals,
+    incidents,
+    governance,
+    command,
+    messages,
+    registry,
+    reviews,
+    integrations,
+    health,
+    ack,
+    feedback,
+    workers,
+)
+
+
 def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     escalade = escalade or Escalade(
         settings.database_url,
@@ -51,6 +74,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         admin_token=settings.admin_token,
         callback_secret=settings.callback_secret,
         callback_urls=settings.callback_urls,
+        ack_links=configured(settings.secret_key, settings.public_url, settings.ack_link_ttl),
     )
     committer = GroupCommitter(escalade.ingest)
     senders = Senders(callback_secret=escalade.callback_secret)
@@ -62,6 +86,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal thread
         await committer.start()
+        await anyio.to_thread.run_sync(escalade.record_policy, "startup")
         if settings.run_engine:
             thread = threading.Thread(
                 target=worker.run_for, args=(escalade, stop, "serve"), name="escalade-worker"
@@ -89,24 +114,22 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.state.escalade = escalade
     app.state.committer = committer
     app.state.tuning = settings.tuning
+    app.state.inbound = Inbound(escalade, settings.integration_rate_limit)
     alive: Callable[[], bool] | None = (
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
     )
     app.state.engine_alive = alive
-    app.include_router(signals.router)
-    app.include_router(incidents.router)
-    app.include_router(governance.router)
-    app.include_router(command.router)
-    app.include_router(messages.router)
-    app.include_router(registry.router)
-    app.include_router(reviews.router)
-    app.include_router(health.router)
-    app.include_router(workers.router)
+    for module in _ROUTERS:
+        app.include_router(module.router)
+    install_dashboard(app, settings.secret_key)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
         response: Response = await call_next(request)  # type: ignore[misc]
         response.headers.update(_SECURITY_HEADERS)
+        if request.url.path.startswith("/ui/static/"):
+            # The dashboard's script and styles change only with a release.
+            response.headers["Cache-Control"] = "public, max-age=3600"
         return response
 
     @app.exception_handler(HTTPException)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal as signals_
 import sys
 import threading
@@ -105,6 +106,9 @@ def _env_of(settings: Settings) -> dict[str, str]:
     }
     if settings.admin_token:
         env["ESCALADE_ADMIN_TOKEN"] = settings.admin_token
+    # One dashboard session key for every API process of this `serve`, or a session
+    # signed by one worker would be refused by the next.
+    env["ESCALADE_SECRET_KEY"] = settings.secret_key or secrets.token_urlsafe(32)
     return env
 
 
@@ -131,6 +135,7 @@ def _reload_on_hangup(escalade: Any) -> None:
     def reload(*_: object) -> None:
         try:
             loaded = escalade.policies.reload()
+            escalade.record_policy("sighup")
             click.echo(f"escalade: policy reloaded ({loaded.digest[:12]})", err=True)
         except PolicyError as exc:
             for issue in exc.issues:
@@ -152,13 +157,15 @@ def worker(policy: str | None, db: str | None) -> None:
     """
     from escalade.channels.registry import Senders
     from escalade.domain.policy_loader import PolicyError
+    from escalade.engine.acklinks import configured
     from escalade.engine.service import Escalade
     from escalade.engine.worker import Worker
 
     logs.configure()
     settings = _settings(policy, db)
+    links = configured(settings.secret_key, settings.public_url, settings.ack_link_ttl)
     try:
-        escalade = Escalade(settings.database_url, settings.policy)
+        escalade = Escalade(settings.database_url, settings.policy, ack_links=links)
     except PolicyError as exc:
         for issue in exc.issues:
             click.echo(str(issue), err=True)
@@ -278,8 +285,122 @@ def token_create(name: str, scope: str, db: str | None) -> None:
 
 
 @main.group()
+def integrations() -> None:
+    """Integration keys for PagerDuty, Alertmanager, Grafana, Evidently, webhooks."""
+
+
+@integrations.command("create")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["pagerduty", "alertmanager", "grafana", "evidently", "webhook"]),
+)
+@click.option("--name", required=True, help="What the integration is (shown on incidents).")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Webhook only: a YAML or JSON file mapping the body to a signal.",
+)
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_create(kind: str, name: str, mapping: Path | None, db: str | None) -> None:
+    """Create an integration and print its key once."""
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from escalade.engine.inbound import create_integration
+    from escalade.storage.database import connect
+
+    spec = yaml.safe_load(mapping.read_text()) if mapping is not None else None
+    engine = connect(_settings(None, db).database_url)
+    try:
+        shown, key = create_integration(engine, name, kind, spec, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"integration {shown['id']} ({kind}) created. Key (shown once, store it safely):")
+    click.echo(key)
+
+
+@integrations.command("list")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_list(db: str | None) -> None:
+    """List integrations (never their keys)."""
+    from escalade.engine.inbound import list_integrations
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    found = list_integrations(engine)
+    engine.dispose()
+    for i in found:
+        state = f"revoked {i['revoked_at']}" if i["revoked_at"] else "live"
+        used = i["last_used_at"] or "never used"
+        click.echo(f"{i['id']}  {i['kind']:<12} {i['name']}  ({state}; {used})")
+
+
+@integrations.command("revoke")
+@click.argument("integration_id")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_revoke(integration_id: str, db: str | None) -> None:
+    """Revoke an integration: its key stops working (within seconds on running servers)."""
+    from datetime import UTC, datetime
+
+    from escalade.engine.inbound import revoke_integration
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    done = revoke_integration(engine, integration_id, datetime.now(UTC))
+    engine.dispose()
+    if not done:
+        raise click.ClickException(f"no live integration {integration_id!r}")
+    click.echo(f"revoked {integration_id}")
+
+
+@main.group()
 def policy() -> None:
-    """Check policies."""
+    """Check policies, and see the history of the ones that went live."""
+
+
+@policy.command("history")
+@click.option("--limit", type=int, default=20, show_default=True)
+@_URL
+@_TOKEN
+def policy_history_(limit: int, url: str, token: str | None) -> None:
+    """The policies that went live on the server, newest first."""
+    versions = _with_client(url, token, lambda c: c.policy_versions(limit))
+    for v in versions:
+        click.echo(
+            f"v{v['version']:<4} {v['digest'][:12]}  {v['activated_at'][:19]}  "
+            f"{v['author']:<16} +{v['added']} -{v['removed']}"
+        )
+
+
+@policy.command("diff")
+@click.argument("older", required=False)
+@click.argument("newer", required=False)
+@_URL
+@_TOKEN
+def policy_diff(older: str | None, newer: str | None, url: str, token: str | None) -> None:
+    """What changed between two policies. Each side is a version on the server (number,
+    digest prefix, `current`) or a local policy file or directory. No arguments: the
+    last change that went live; one: from OLDER to the running policy."""
+    from escalade.domain.policy_history import diff
+    from escalade.engine.policies import read_sources
+
+    if older is None:
+        current = _with_client(url, token, lambda c: c.policy_version("current"))
+        click.echo(current["diff"], nl=False)
+        return
+
+    def sources(ref: str) -> list[tuple[str, str]]:
+        if Path(ref).exists():
+            return read_sources(Path(ref))
+        found = _with_client(url, token, lambda c: c.policy_version(ref))
+        return [(name, text) for name, text in found["sources"]]
+
+    left, right = sources(older), sources(newer or "current")
+    click.echo(diff(left, right, label_before=older, label_after=newer or "current"), nl=False)
 
 
 @policy.command("check")
@@ -401,7 +522,7 @@ def policy_lint(file: Path, at: str | None) -> None:
 def oncall(policy: str | None, at: str | None) -> None:
     """Who holds each schedule at a time, the next handoff and who is next."""
     from escalade.domain.policy_loader import PolicyError
-    from escalade.domain.schedules import next_handoff, on_call, schedule_zone
+    from escalade.domain.schedules import roster
     from escalade.engine.policies import load
 
     path = _settings(policy, None).policy
@@ -416,16 +537,13 @@ def oncall(policy: str | None, at: str | None) -> None:
     click.echo(f"on call at {instant.astimezone(loaded.tz).isoformat()} ({loaded.timezone})")
     if not loaded.schedules:
         click.echo("no schedules")
-    for sid, schedule in loaded.schedules.items():
-        tz = schedule_zone(schedule, loaded)
-        who = on_call(schedule, tz, instant) or "nobody"
-        handoff = next_handoff(schedule, tz, instant)
+    for held in roster(loaded, instant):
         then = (
-            f"until {handoff[0].isoformat()}, then {handoff[1] or 'nobody'}"
-            if handoff
+            f"until {held.until.isoformat()}, then {held.next or 'nobody'}"
+            if held.until
             else "no handoff ahead"
         )
-        click.echo(f"{sid}: {who} ({then})")
+        click.echo(f"{held.schedule}: {held.now or 'nobody'} ({then})")
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -484,6 +602,18 @@ def signal_send(
     _client_call(url, token, lambda c: c.send_signals(body))
 
 
+def _with_client(url: str, token: str | None, call: Any) -> Any:
+    """The result of `call(client)`, or exit 1 with the server's error."""
+    from escalade.sdk import EscaladeClient, EscaladeError
+
+    with EscaladeClient(url, token) as client:
+        try:
+            return call(client)
+        except EscaladeError as exc:
+            click.echo(f"escalade: {exc}", err=True)
+            sys.exit(1)
+
+
 def _client_call(url: str, token: str | None, call: Any) -> None:
     from escalade.sdk import EscaladeClient, EscaladeError
 
@@ -536,6 +666,29 @@ def incidents_list(
 def incidents_show(incident_id: str, url: str, token: str | None) -> None:
     """An incident with its timeline."""
     _client_call(url, token, lambda c: c.incident(incident_id))
+
+
+@incidents.command("feedback")
+@click.argument("incident_id")
+@click.option("--rating", type=click.IntRange(1, 5), required=True, help="1 badly .. 5 very well")
+@click.option("--comment")
+@click.option("--by", help="Who rates (default: the token's name).")
+@_URL
+@_TOKEN
+def incidents_feedback(
+    incident_id: str, rating: int, comment: str | None, by: str | None, url: str, token: str | None
+) -> None:
+    """Rate how the response to a resolved incident went, as a participant."""
+    _client_call(url, token, lambda c: c.feedback(incident_id, rating, comment, by))
+
+
+@incidents.command("export")
+@click.argument("incident_id")
+@_URL
+@_TOKEN
+def incidents_export(incident_id: str, url: str, token: str | None) -> None:
+    """An incident anonymised for publishing: people become roles, text is redacted."""
+    _client_call(url, token, lambda c: c.export_incident(incident_id))
 
 
 for _verb, _help in (("ack", "acknowledge"), ("resolve", "resolve"), ("escalate", "escalate")):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from escalade.domain.durations import Duration
 from escalade.engine.tuning import Tuning
 from escalade.storage.database import DEFAULT_URL
 
@@ -21,6 +23,10 @@ class Settings:
     run_engine: bool = True
     callback_secret: str | None = None  # signs review decision callbacks
     callback_urls: tuple[str, ...] = ()  # URL prefixes callbacks may go to
+    secret_key: str | None = None  # signs acknowledge links and dashboard sessions
+    public_url: str | None = None  # where people reach this server (links in messages)
+    ack_link_ttl: timedelta = timedelta(hours=24)
+    integration_rate_limit: int = 120  # events a minute per integration key (PagerDuty's)
     tuning: Tuning = field(default_factory=Tuning)  # the worker's knobs (engine/tuning.py)
 
     @classmethod
@@ -33,8 +39,24 @@ class Settings:
             port=int(env.get("ESCALADE_PORT", "8080")),
             admin_token=env.get("ESCALADE_ADMIN_TOKEN") or None,
             callback_secret=env.get("ESCALADE_CALLBACK_SECRET") or None,
+            secret_key=env.get("ESCALADE_SECRET_KEY") or None,
+            public_url=env.get("ESCALADE_PUBLIC_URL") or None,
+            ack_link_ttl=_duration(
+                "ESCALADE_ACK_LINK_TTL", env.get("ESCALADE_ACK_LINK_TTL", "24h")
+            ),
             callback_urls=tuple(
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
+            integration_rate_limit=int(env.get("ESCALADE_INTEGRATION_RATE_LIMIT", "120")),
             tuning=Tuning.from_env(env),
         )
+
+
+def _duration(name: str, text: str) -> timedelta:
+    try:
+        value = Duration.parse(text).as_timedelta()
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    if value <= timedelta(0):
+        raise ValueError(f"{name}: must be longer than 0s")
+    return value

@@ -37,6 +37,8 @@ class Sink:
     refused: list[Received] = field(default_factory=list)
     # a path answers 503 until this time.time() (a receiver that is down for a while)
     down_until: dict[str, float] = field(default_factory=dict)
+    fail_headers: dict[str, str] = field(default_factory=dict)  # sent with refusals (Retry-After)
+    stall_next: list[float] = field(default_factory=list)  # seconds to hang before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
 
@@ -83,6 +85,16 @@ def start_sink() -> Sink:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             with sink.lock:
+                stall = sink.stall_next.pop(0) if sink.stall_next else 0.0
+            if stall:  # plays a receiver that hangs until the sender gives up
+                time.sleep(stall)
+                with sink.lock:
+                    sink.refused.append(
+                        Received(self.path, dict(self.headers.items()), body, time.time())
+                    )
+                self.close_connection = True
+                return
+            with sink.lock:
                 on_path = sink.fail_path.get(self.path)
                 if sink.down_until.get(self.path, 0.0) > time.time():
                     status = 503
@@ -96,10 +108,16 @@ def start_sink() -> Sink:
                     sink.arrived.notify_all()
                 else:
                     sink.refused.append(request)
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            try:
+                self.send_response(status)
+                if status != 200:
+                    for name, value in sink.fail_headers.items():
+                        self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                return
 
         def log_message(self, *args: Any) -> None:
             return None

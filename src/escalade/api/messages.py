@@ -12,6 +12,8 @@ from pydantic import Field
 from escalade.api.auth import requires, service
 from escalade.api.errors import problem
 from escalade.api.governance import ActorBody, run_as
+from escalade.api.responses import JSONResponse
+from escalade.domain.learnings import ExportRefused
 from escalade.engine.service import Principal
 
 router = APIRouter(tags=["communications"])
@@ -105,6 +107,20 @@ async def close_review(
     return await run_as(
         request, principal, body.by, lambda e, who: e.close_review(incident_id, who)
     )
+
+
+@router.get("/v1/incidents/{incident_id}/export")
+async def export_learning(
+    incident_id: str, request: Request, _: Annotated[Principal, Depends(requires("viewer"))]
+) -> Response:
+    """The incident anonymised for publishing: people become roles, text is redacted."""
+    try:
+        found = await anyio.to_thread.run_sync(service(request).learning_export, incident_id)
+    except ExportRefused as exc:
+        return problem(409, "export_refused", str(exc))
+    if found is None:
+        return problem(404, "not_found", f"no incident {incident_id!r}")
+    return JSONResponse(found)
 
 
 @router.get("/v1/incidents/{incident_id}/review.md")

@@ -63,6 +63,7 @@ from escalade.domain.policy_people import (
     SmtpSettings,
     Team,
     TeamsChannel,
+    Throttle,
     WebhookChannel,
 )
 from escalade.domain.policy_references import ReferenceProblem, reference_problems
@@ -70,6 +71,7 @@ from escalade.domain.policy_response import (
     WEEKDAYS,
     BusinessHours,
     ClockTime,
+    Feedback,
     Ladder,
     Role,
     Rung,
@@ -103,6 +105,7 @@ __all__ = [
     "CountWindow",
     "DecisionRight",
     "EmailChannel",
+    "Feedback",
     "Grouping",
     "Ladder",
     "LocalDateTime",
@@ -135,6 +138,7 @@ __all__ = [
     "Team",
     "TeamsChannel",
     "Template",
+    "Throttle",
     "Tier",
     "TimeZoneName",
     "WebhookChannel",
@@ -170,6 +174,7 @@ class Policy(PolicyModel):
     decisions: dict[str, DecisionRight] = {}
     reviews: Reviews = Reviews()
     templates: dict[str, Template] = {}
+    feedback: Feedback | None = None  # ask participants to rate the response when resolved
 
     @field_validator("holidays")
     @classmethod

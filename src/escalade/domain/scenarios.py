@@ -2,7 +2,7 @@
 
 The format (see docs/drills.md): a start time, steps at offsets from it, each an
 action (`signal`, `ack`, `resolve`, `escalate`, `fact`, `request_decision`,
-`vote`, `submit`) and/or an `expect`, and a final `expect` checked at the end.
+`vote`, `submit`, `review`, `decide`) and/or an `expect`, and a final `expect` checked at the end.
 """
 
 from __future__ import annotations
@@ -15,11 +15,23 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from escalade.domain.durations import DurationField
 from escalade.domain.policy_errors import report_validation_error
 from escalade.domain.policy_loader import PolicyError, PolicyIssue
+from escalade.domain.reviews import ReviewRequestIn
 from escalade.domain.signals import SignalIn
 from escalade.domain.targets import TargetField
 from escalade.domain.yaml_source import Loc, Problems, compose
 
-ACTIONS = ("signal", "ack", "resolve", "escalate", "fact", "request_decision", "vote", "submit")
+ACTIONS = (
+    "signal",
+    "ack",
+    "resolve",
+    "escalate",
+    "fact",
+    "request_decision",
+    "vote",
+    "submit",
+    "review",
+    "decide",
+)
 
 
 class _Model(BaseModel):
@@ -54,6 +66,22 @@ class SubmitStep(Actor):
     stage: str | None = None
 
 
+class ReviewStep(ReviewRequestIn):
+    """A review request as ``POST /v1/reviews`` takes it, from the system ``by``."""
+
+    by: str = "drill"
+
+
+class DecideStep(_Model):
+    """A reviewer's answer to the Nth review of the drill (default: the latest)."""
+
+    by: str
+    approve: bool
+    args: dict[str, Any] | None = None
+    comment: str | None = None
+    review: int | None = None
+
+
 class ObligationExpectation(_Model):
     regime: str
     due: AwareDatetime | None = None
@@ -72,6 +100,7 @@ class Expect(_Model):
     reason: str | None = None
     obligations: tuple[ObligationExpectation, ...] = ()
     incident: dict[str, Any] = {}
+    review: dict[str, Any] = {}  # fields of the latest review, dotted paths allowed
     timeline: tuple[str, ...] = ()  # entry kinds that must have happened
 
 
@@ -85,6 +114,8 @@ class Step(_Model):
     request_decision: DecisionStep | None = None
     vote: VoteStep | None = None
     submit: SubmitStep | None = None
+    review: ReviewStep | None = None
+    decide: DecideStep | None = None
     expect: Expect | None = None
 
     @model_validator(mode="after")

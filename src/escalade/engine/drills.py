@@ -23,6 +23,7 @@ from escalade.domain.decisions import DecisionRefused
 from escalade.domain.escalation import CannotEscalate
 from escalade.domain.incidents import IllegalTransition
 from escalade.domain.recipients import people_of
+from escalade.domain.reviews import ReviewRefused, ReviewRequestIn
 from escalade.domain.scenarios import Expect, Scenario, Step
 from escalade.domain.targets import TargetKind
 from escalade.engine.clock import SimulatedClock
@@ -131,6 +132,7 @@ class _Drill:
         self.opened: list[str] = []
         self.report = DrillReport(scenario.name, str(policy), scenario.start.tzinfo)
         self.last_decision: dict[str, Any] | None = None
+        self.reviews: list[str] = []
 
     def close(self) -> None:
         self.senders.close()
@@ -191,12 +193,14 @@ class _Drill:
                 for accepted in self.service.ingest(batch).accepted:
                     if accepted.incident_id and accepted.incident_id not in self.opened:
                         self.opened.append(accepted.incident_id)
+            elif name in ("review", "decide"):
+                self.human_review(name, value)
             elif name in ("ack", "resolve", "escalate"):
                 verb = {"ack": "acknowledge", "resolve": "resolve", "escalate": "escalate"}[name]
                 getattr(self.service, verb)(self.incident_id(value.incident), value.by, value.note)
             else:
                 self.governance(name, value)
-        except DecisionRefused as exc:
+        except (DecisionRefused, ReviewRefused) as exc:
             self.last_decision = {"status": "refused", "reason": exc.reason}
             if step.expect is None or step.expect.decision != "refused":
                 self.report.checks.append(
@@ -228,6 +232,24 @@ class _Drill:
             if name == "request_decision"
             else next(dict(d) for d in reversed(decisions) if d["action"] == value.action)
         )
+
+    def human_review(self, name: str, value: Any) -> None:
+        if name == "review":
+            wire = ReviewRequestIn.model_validate(value.model_dump(exclude={"by"}))
+            requested = self.service.request_review(wire, value.by)
+            self.reviews.append(requested.review.id)
+            self.last_decision = None
+            return
+        if not self.reviews:
+            raise LookupError("no review has been requested yet in this drill")
+        index = value.review
+        if index is not None and not 1 <= index <= len(self.reviews):
+            raise LookupError(f"review {index} does not exist (requested: {len(self.reviews)})")
+        review_id = self.reviews[-1 if index is None else index - 1]
+        self.service.answer_review(
+            review_id, value.by, value.approve, args=value.args, comment=value.comment
+        )
+        self.last_decision = None
 
     # --- expectations ------------------------------------------------------------
     def notified_names(self) -> set[str]:
@@ -284,6 +306,12 @@ class _Drill:
                     ok=len(self.opened) == expect.incidents,
                 )
             )
+        if expect.review:
+            latest = self.service.review(self.reviews[-1]) if self.reviews else None
+            record = latest.to_record() if latest else None
+            for key, wanted_value in expect.review.items():
+                actual = _field(record, key)
+                add(Check(offset, f"review {key}", wanted_value, actual, ok=actual == wanted_value))
         kinds = [e["kind"] for e in (current or {}).get("timeline", [])]
         for kind in expect.timeline:
             add(Check(offset, f"timeline has {kind}", True, kind in kinds, ok=kind in kinds))

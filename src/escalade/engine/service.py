@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from escalade.domain import metrics, postmortem
+from escalade.domain import feedback, learnings, metrics, policy_history, postmortem
+from escalade.domain.ack_links import AckGrant
 from escalade.domain.command import (
     AddActionItem,
     AssignRole,
@@ -31,18 +32,30 @@ from escalade.domain.communications import (
     EditMessage,
     SendMessage,
 )
-from escalade.domain.effects import Record
+from escalade.domain.effects import Record, TimerKind
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
 from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
 from escalade.domain.reviews import Review, ReviewRequestIn, ReviewStats, review_stats
+from escalade.domain.schedules import OnCall, roster
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest, reviews
+from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
+from escalade.engine.effects import persist
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
-from escalade.storage import incidents, registry, signals, timeline, tokens
+from escalade.storage import feedback as feedback_store
+from escalade.storage import (
+    incidents,
+    policy_versions,
+    registry,
+    signals,
+    timeline,
+    timers,
+    tokens,
+)
 from escalade.storage import reviews as review_store
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
@@ -84,6 +97,7 @@ class Escalade:
         env: Mapping[str, str] | None = None,
         callback_secret: str | None = None,
         callback_urls: Sequence[str] = (),
+        ack_links: AckLinks | None = None,
     ) -> None:
         self.database_url = database_url
         self.db: Engine = connect(database_url)
@@ -94,6 +108,7 @@ class Escalade:
         self._admin_token = admin_token
         self.callback_secret = callback_secret
         self.callback_urls = tuple(callback_urls)
+        self.ack_links = ack_links
         self._token_cache: dict[str, tuple[float, Principal | None]] = {}
         self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
 
@@ -134,6 +149,19 @@ class Escalade:
 
     def escalate(self, incident_id: str, by: str, note: str | None = None) -> commands.Acted:
         return self.act(incident_id, Escalate(by, note))
+
+    def ack_grant(self, token: str) -> AckGrant:
+        """What an acknowledge link allows: BadAckToken, ExpiredAckToken, or
+        AckLinksOff when this server signs no links."""
+        if self.ack_links is None:
+            raise AckLinksOff("acknowledge links are off: ESCALADE_SECRET_KEY is not set")
+        return self.ack_links.grant(token, self.clock.now())
+
+    def acknowledge_by_link(self, token: str) -> commands.Acted:
+        """Acknowledge as the person the link was sent to; the token is the credential."""
+        grant = self.ack_grant(token)
+        by = grant.person or "ack-link"
+        return self.acknowledge(grant.incident_id, by, note="acknowledged from a message link")
 
     def record_fact(
         self,
@@ -205,9 +233,120 @@ class Escalade:
         return self.act(incident_id, AddActionItem(item_id, title, owner, due_at, by))
 
     def close_action_item(
-        self, incident_id: str, item_id: str, state: str, by: str, note: str | None = None
+        self,
+        incident_id: str,
+        item_id: str,
+        state: str,
+        by: str,
+        note: str | None = None,
+        *,
+        policy_version: str | None = None,
     ) -> commands.Acted:
-        return self.act(incident_id, CloseActionItem(item_id, ItemState(state), by, note))
+        """Close an item; `policy_version` (a version number or digest prefix) marks it
+        as resolved by that policy change."""
+        digest = None
+        if policy_version is not None:
+            found = self.policy_version(policy_version)
+            if found is None:
+                raise CommandRefused(
+                    "no_such_policy_version", f"no policy version {policy_version!r}"
+                )
+            digest = found["digest"]
+        event = CloseActionItem(item_id, ItemState(state), by, note, policy_version=digest)
+        return self.act(incident_id, event)
+
+    # --- policy history ----------------------------------------------------------
+    def record_policy(self, author: str) -> dict[str, Any] | None:
+        """Store the running policy as a version if it is not the one that went live
+        last; the new version, or None when nothing changed (or another process
+        recorded the same change first)."""
+        loaded = self.policy
+        with self.db.begin() as conn:
+            last = policy_versions.latest(conn)
+            if last is not None and last["digest"] == loaded.digest:
+                return None
+            before = [tuple(s) for s in last["sources"]] if last else []
+            changes = policy_history.diff(before, loaded.files)
+            stored = policy_versions.record(
+                conn,
+                digest=loaded.digest,
+                previous=last["digest"] if last else "",
+                sources=[list(s) for s in loaded.files],
+                author=author,
+                diff=changes,
+                now=self.clock.now(),
+            )
+            return policy_versions.latest(conn) if stored else None
+
+    def policy_history(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            return policy_versions.history(conn, limit)
+
+    def policy_version(self, ref: str) -> dict[str, Any] | None:
+        """A version by number or digest prefix; `current` is the running policy's."""
+        with self.reader.connect() as conn:
+            if ref == "current":
+                ref = self.policy.digest
+            return policy_versions.find(conn, ref)
+
+    # --- responder feedback --------------------------------------------------------
+    def submit_feedback(
+        self, incident_id: str, person: str, rating: int, comment: str | None = None
+    ) -> feedback.Answer:
+        """A participant's rating of a resolved incident (FeedbackRefused otherwise)."""
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            incident = incidents.get(conn, incident_id)
+            if incident is None:
+                raise commands.IncidentNotFound(incident_id)
+            feedback.check_answer(self.policy.policy, incident, person, rating, comment)
+            answer = feedback.Answer(incident_id, person, rating, comment, incident.tier, now)
+            feedback_store.save(conn, answer)
+            record = Record(
+                incident_id, now, "feedback.received", actor=person, data={"rating": rating}
+            )
+            persist(conn, [record], now)
+        return answer
+
+    def feedback_grant(self, token: str) -> AckGrant:
+        """Whom a feedback link lets rate which incident (BadAckToken, ExpiredAckToken,
+        AckLinksOff)."""
+        if self.ack_links is None:
+            raise AckLinksOff("feedback links are off: ESCALADE_SECRET_KEY is not set")
+        return self.ack_links.feedback_grant(token, self.clock.now())
+
+    def feedback_by_link(self, token: str, rating: int, comment: str | None) -> feedback.Answer:
+        grant = self.feedback_grant(token)
+        return self.submit_feedback(grant.incident_id, grant.person or "", rating, comment)
+
+    def feedback_metrics(self, by: str, since: datetime | None = None) -> dict[str, Any]:
+        """Satisfaction with the response, per team or tier: responses, mean, distribution."""
+        with self.reader.connect() as conn:
+            answers = feedback_store.since(conn, since)
+        groups = feedback.satisfaction(self.policy.policy, answers, by)
+        return {"by": by, "groups": {k: v.to_record() for k, v in groups.items()}}
+
+    def learning_metrics(self, since: datetime | None = None) -> dict[str, Any]:
+        """Policy updates following incidents: policy versions that closed an incident's
+        action item, and the share of resolved incidents that led to one."""
+        with self.reader.connect() as conn:
+            versions = policy_versions.history(conn, limit=100_000)
+            resolved = incidents.resolved_since(conn, since)
+        if since is not None:
+            versions = [v for v in versions if datetime.fromisoformat(v["activated_at"]) >= since]
+        linked: dict[str, set[str]] = {}
+        for incident in resolved:
+            for item in incident.action_items:
+                if item.get("policy_version"):
+                    linked.setdefault(incident.id, set()).add(item["policy_version"])
+        following = {d for digests in linked.values() for d in digests}
+        return {
+            "policy_versions": len(versions),
+            "policy_updates_following_incidents": len(following),
+            "resolved_incidents": len(resolved),
+            "incidents_followed_by_policy_update": len(linked),
+            "rate": round(len(linked) / len(resolved), 4) if resolved else None,
+        }
 
     # --- communications ---------------------------------------------------------
     def draft_message(self, incident_id: str, template_id: str, by: str) -> commands.Acted:
@@ -243,6 +382,11 @@ class Escalade:
 
     def close_review(self, incident_id: str, by: str) -> commands.Acted:
         return self.act(incident_id, CloseReview(by))
+
+    def learning_export(self, incident_id: str) -> dict[str, Any] | None:
+        """The incident anonymised for publishing (raises learnings.ExportRefused)."""
+        record = self.incident(incident_id)
+        return None if record is None else learnings.export(record, self.policy.policy)
 
     def review_markdown(self, incident_id: str) -> str | None:
         record = self.incident(incident_id)
@@ -412,9 +556,30 @@ class Escalade:
         tier: str | None = None,
         limit: int = 50,
         before: datetime | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        type: str | None = None,
+        model: str | None = None,
+        team: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Newest first. `team` keeps incidents led by one of the team's members."""
+        leads = None
+        if team is not None:
+            found_team = self.policy.policy.teams.get(team)
+            leads = list(found_team.members) if found_team else []
         with self.reader.connect() as conn:
-            found = incidents.listing(conn, status=status, tier=tier, limit=limit, before=before)
+            found = incidents.listing(
+                conn,
+                status=status,
+                tier=tier,
+                limit=limit,
+                before=before,
+                since=since,
+                until=until,
+                type=type,
+                model=model,
+                leads=leads,
+            )
         return [i.to_record() for i in found]
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
@@ -430,7 +595,21 @@ class Escalade:
                 "risks": registry.risk_register(conn, incident_id),
                 "timeline": timeline.for_incident(conn, incident_id),
                 "signals": signals.for_incident(conn, incident_id),
+                "feedback": [
+                    {"person": a.person, "rating": a.rating, "comment": a.comment}
+                    for a in feedback_store.for_incident(conn, incident_id)
+                ],
+                "next_rung_at": _iso(timers.next_for_incident(conn, incident_id, _RUNG_TIMERS)),
             }
+
+    def audit_log(self, *, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        """The timeline of every incident and review, newest first."""
+        with self.reader.connect() as conn:
+            return timeline.recent(conn, limit=limit, before=before)
+
+    def on_call(self, at: datetime | None = None) -> list[OnCall]:
+        """Who holds each schedule now (or at `at`), until when, and who is next."""
+        return roster(self.policy.policy, at or self.clock.now())
 
     # --- human review of AI actions --------------------------------------------
     def request_review(self, wire: ReviewRequestIn, requested_by: str) -> reviews.Requested:
@@ -514,6 +693,25 @@ class Escalade:
             tokens.create(conn, token_id=token_id, name=name, token=token, scope=scope, now=now)
         return token_id, token
 
+    def principal(self, token_id: str) -> Principal | None:
+        """The principal of a live token, by id (None once revoked): sessions hold ids."""
+        if token_id == _BOOTSTRAP.token_id:
+            return _BOOTSTRAP if self._admin_token else None
+        with self.reader.connect() as conn:
+            record = tokens.by_id(conn, token_id)
+        if record is None or record.revoked:
+            return None
+        return Principal(record.id, record.name, record.scope)
+
+    def acting_as(self, principal: Principal, by: str | None) -> str:
+        """Who acts. A token named after a person of the policy acts only as that person
+        (admins excepted), so one responder cannot cast another's vote."""
+        if principal.name in self.policy.policy.people and principal.scope != "admin":
+            if by not in (None, principal.name):
+                raise PermissionError(f"token of {principal.name!r} cannot act as {by!r}")
+            return principal.name
+        return by or principal.name
+
     def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token; cached for a few seconds per token.
 
@@ -521,7 +719,7 @@ class Escalade:
         request; revoking a token takes effect within the cache lifetime.
         """
         if self._admin_token and _same(token, self._admin_token):
-            return Principal("bootstrap", "bootstrap-admin", "admin")
+            return _BOOTSTRAP
         now = time.monotonic()
         cached = self._token_cache.get(token)
         if cached is not None and cached[0] > now:
@@ -539,6 +737,14 @@ class Escalade:
             self._token_cache.clear()
         self._token_cache[token] = (now + 5.0, principal)
         return principal
+
+
+_RUNG_TIMERS = (TimerKind.LADDER, TimerKind.HOURS)
+_BOOTSTRAP = Principal("bootstrap", "bootstrap-admin", "admin")  # ESCALADE_ADMIN_TOKEN
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _same(a: str, b: str) -> bool:

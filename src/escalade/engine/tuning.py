@@ -23,7 +23,6 @@ class Tuning:
     audit_every: float = 30.0  # seconds between audit passes
     retry_base: float = 1.0  # first retry delay; doubles per attempt
     retry_cap: float = 300.0  # longest retry delay
-    max_attempts: int = 12  # then the delivery fails (recorded, never silent)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tuning:
@@ -49,5 +48,4 @@ class Tuning:
             audit_every=number("ESCALADE_AUDIT_INTERVAL", d.audit_every),
             retry_base=number("ESCALADE_RETRY_BASE", d.retry_base),
             retry_cap=number("ESCALADE_RETRY_CAP", d.retry_cap),
-            max_attempts=int(number("ESCALADE_DELIVERY_MAX_ATTEMPTS", d.max_attempts)),
         )

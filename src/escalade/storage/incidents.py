@@ -52,6 +52,7 @@ def to_row(incident: Incident) -> dict[str, Any]:
             "action_items": list(incident.action_items),
             "messages": list(incident.messages),
             "review": incident.review,
+            "policy_version": incident.policy_version,
             "ladder": [pos.ladder, pos.rung, pos.cycle, pos.step, pos.exhausted],
         },
     }
@@ -92,6 +93,7 @@ def from_row(row: Any) -> Incident:
         action_items=tuple(state.get("action_items", ())),
         messages=tuple(state.get("messages", ())),
         review=state.get("review", {}),
+        policy_version=state.get("policy_version"),
         ladder=LadderPosition(ladder, rung, cycle, step, exhausted),
         version=row.version,
     )
@@ -183,8 +185,15 @@ def listing(
     before: datetime | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    type: str | None = None,
+    model: str | None = None,
+    leads: Sequence[str] | None = None,
 ) -> list[Incident]:
-    """Newest first; `limit=None` returns every match (for reports, not pages)."""
+    """Newest first; `limit=None` returns every match (for reports, not pages).
+
+    `leads` keeps incidents whose incident lead is one of these people (a team's
+    incidents); an empty sequence matches nothing.
+    """
     query = select(incidents).order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
     if status == "open":
         query = query.where(incidents.c.status != IncidentStatus.RESOLVED.value)
@@ -192,6 +201,13 @@ def listing(
         query = query.where(incidents.c.status == status)
     if tier:
         query = query.where(incidents.c.tier == tier)
+    if type:
+        query = query.where(incidents.c.type == type)
+    if model:
+        query = query.where(incidents.c.state["subject"]["model"].as_string() == model)
+    if leads is not None:
+        lead = incidents.c.state["roles"]["incident_lead"].as_string()
+        query = query.where(lead.in_(list(leads)))
     if before:
         query = query.where(incidents.c.opened_at < before)
     if since:
@@ -229,3 +245,11 @@ def triggered_without(
         .limit(limit)
     )
     return [r.id for r in rows]
+
+
+def resolved_since(conn: Connection, since: datetime | None) -> list[Incident]:
+    """Resolved incidents (since `since`, on resolved_at), oldest first."""
+    query = select(incidents).where(incidents.c.status == IncidentStatus.RESOLVED.value)
+    if since is not None:
+        query = query.where(incidents.c.resolved_at >= since)
+    return [from_row(r) for r in conn.execute(query.order_by(incidents.c.resolved_at))]

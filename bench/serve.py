@@ -1,0 +1,360 @@
+"""HTTP-level benchmarks: Escalade and Alertmanager side by side on this machine.
+
+    .venv/bin/python bench/serve.py [--postgres URL] [--duration 10] [--workers 2]
+
+Measures, with wrk (2 threads, 16 connections) against a real `escalade serve`:
+- ingest, one signal per request and batches of 100 (SQLite, and PostgreSQL when
+  --postgres is given);
+- Alertmanager's `POST /api/v2/alerts`, one alert per request, in the same run;
+- latency from a signal's 202 to the first notification arriving at an HTTP sink
+  (webhook channel), p50/p99, unloaded and while wrk keeps half of the measured
+  peak going; and the same for Alertmanager's webhook with group_wait 0.
+Prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+TOKEN = "bench-admin-token-0123456789abcdef"
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+POLICY = """
+version: 1
+organization: Bench
+timezone: UTC
+people:
+  pat: {name: Pat, email: pat@bench.test, contacts: [hook]}
+channels:
+  hook: {type: webhook, url: "${BENCH_SINK_URL}", timeout: 5s}
+tiers:
+  sev2: {name: High, ack_within: 1h, ladder: page}
+  sev4: {name: Low, ack_within: 1h, ladder: quiet}
+ladders:
+  page:
+    rungs: [{notify: [person:pat], escalate_after: 1h}]
+  quiet:
+    rungs: [{notify: [channel:hook], escalate_after: 1h}]
+rules:
+  - {id: probe, match: {kind: probe}, tier: sev2, type: other, group_by: [labels.n]}
+  - {id: load, match: {kind: load}, tier: sev4, type: other, group_by: [labels.g]}
+default: {tier: sev4, type: other}
+grouping: {window: 10m}
+"""
+
+# wrk posts the same body on every request of a connection; `load` signals join
+# one of 50 open incidents, so the steady state is routing and grouping, not opening.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+%(headers)s
+local n = 0
+request = function()
+  n = n + 1
+  %(body)s
+  return wrk.format(nil, "%(path)s", nil, body)
+end
+%(delay)s
+"""
+
+ONE_SIGNAL = "local body = " + (
+    '\'{"kind":"load","value":0.5,"labels":{"g":"g\' .. (n % 50) .. \'","env":"production"},'
+    '"subject":{"model":"m1"},"summary":"load"}\''
+)
+ONE_ALERT = "local body = " + (
+    '\'[{"labels":{"alertname":"Load","g":"g\' .. (n % 50) .. \'"},'
+    '"annotations":{"summary":"load"}}]\''
+)
+
+
+def batch_body(size: int) -> str:
+    """Lua that builds a body of `size` signals spread over the 50 groups."""
+    return (
+        "local parts = {}\n"
+        f"  for i = 0, {size - 1} do\n"
+        '    parts[#parts + 1] = \'{"kind":"load","value":0.5,"labels":{"g":"g\' '
+        '.. ((n + i) % 50) .. \'"},"summary":"load"}\'\n'
+        "  end\n"
+        "  local body = '{\"signals\":[' .. table.concat(parts, ',') .. ']}'"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sink:
+    """An HTTP receiver that timestamps what arrives."""
+
+    arrivals: list[tuple[float, bytes]] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    port: int = 0
+
+    def start(self) -> None:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                at = time.perf_counter()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                with sink.cond:
+                    sink.arrivals.append((at, body))
+                    sink.cond.notify_all()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.port = int(server.server_address[1])
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def wait_for(self, needle: bytes, timeout: float = 10.0) -> float:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for at, body in reversed(self.arrivals):
+                    if needle in body:
+                        return at
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no notification with {needle!r}")
+                self.cond.wait(left)
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not come up")
+
+
+@contextmanager
+def escalade(db_url: str, sink: Sink, workers: int, tmp: Path) -> Iterator[str]:
+    policy = tmp / "policy.yaml"
+    policy.write_text(POLICY)
+    port = free_port()
+    env = {
+        **os.environ,
+        "ESCALADE_DATABASE_URL": db_url,
+        "ESCALADE_POLICY": str(policy),
+        "ESCALADE_ADMIN_TOKEN": TOKEN,
+        "BENCH_SINK_URL": sink.url,
+        "ESCALADE_RATE_LIMIT": "0",
+    }
+    command = [str(VENV_BIN / "escalade"), "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/healthz")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
+@contextmanager
+def alertmanager(sink: Sink, tmp: Path) -> Iterator[str]:
+    assert ALERTMANAGER, "install prometheus-alertmanager (make alertmanager)"
+    config = tmp / "alertmanager.yml"
+    config.write_text(
+        "route:\n  receiver: hook\n  group_by: ['...']\n  group_wait: 0s\n"
+        "  group_interval: 1s\n  repeat_interval: 1h\n"
+        f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {sink.url}\n"
+    )
+    port, cluster = free_port(), free_port()
+    process = subprocess.Popen(
+        [
+            ALERTMANAGER,
+            f"--config.file={config}",
+            f"--storage.path={tmp / 'am'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--cluster.listen-address=127.0.0.1:{cluster}",
+            "--log.level=error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/-/ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def wrk(
+    url: str, path: str, body: str, duration: float, tmp: Path, *, auth: bool, delay_ms: float = 0
+) -> float:
+    """Requests per second wrk sustained (non-2xx answers make the run fail)."""
+    script = tmp / "load.lua"
+    headers = f'wrk.headers["Authorization"] = "Bearer {TOKEN}"' if auth else ""
+    delay = f"delay = function() return {delay_ms} end" if delay_ms else ""
+    script.write_text(WRK_SCRIPT % {"headers": headers, "body": body, "path": path, "delay": delay})
+    out = subprocess.run(
+        ["wrk", "-t2", "-c16", f"-d{int(duration)}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert found, out
+    return float(found.group(1))
+
+
+def escalade_latency(url: str, sink: Sink, samples: int) -> list[float]:
+    """Seconds from sending a probe signal to its page arriving at the sink."""
+    got = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        for i in range(samples):
+            marker = f"probe-{time.monotonic_ns()}-{i}"
+            sent = time.perf_counter()
+            answer = client.post(
+                "/v1/signals", json={"kind": "probe", "labels": {"n": marker}, "summary": marker}
+            )
+            answer.raise_for_status()
+            got.append(sink.wait_for(marker.encode()) - sent)
+            time.sleep(0.01)
+    return got
+
+
+def alertmanager_latency(url: str, sink: Sink, samples: int) -> list[float]:
+    got = []
+    with httpx.Client(base_url=url) as client:
+        for i in range(samples):
+            marker = f"probe-{time.monotonic_ns()}-{i}"
+            alert = [{"labels": {"alertname": "Probe", "n": marker}}]
+            sent = time.perf_counter()
+            client.post("/api/v2/alerts", json=alert).raise_for_status()
+            got.append(sink.wait_for(marker.encode()) - sent)
+            time.sleep(0.01)
+    return got
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def under_load(
+    measure: object, url: str, path: str, body: str, rate: float, tmp: Path, *, auth: bool
+) -> list[float]:
+    """Run `measure` while wrk keeps about `rate` requests/s going."""
+    delay_ms = max(16 / rate * 1000, 0.1)
+    load = threading.Thread(
+        target=wrk, args=(url, path, body, 12, tmp), kwargs={"auth": auth, "delay_ms": delay_ms}
+    )
+    load.start()
+    time.sleep(2)
+    try:
+        return measure()  # type: ignore[operator, no-any-return]
+    finally:
+        load.join()
+
+
+def ms(values: list[float]) -> str:
+    return f"{percentile(values, 0.5) * 1000:.1f} / {percentile(values, 0.99) * 1000:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--postgres", default=None)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="escalade serve --workers")
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    assert shutil.which("wrk"), "install wrk (apt-get install wrk)"
+    rows: list[tuple[str, str]] = []
+    sink = Sink()
+    sink.start()
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        if ALERTMANAGER:
+            with alertmanager(sink, tmp) as am:
+                peak = wrk(am, "/api/v2/alerts", ONE_ALERT, args.duration, tmp, auth=False)
+                rows.append(("Alertmanager, one alert per request", f"{peak:,.0f} alerts/s"))
+                quiet = alertmanager_latency(am, sink, args.samples)
+                rows.append(("Alertmanager alert to webhook, p50 / p99 ms", ms(quiet)))
+        backends = [("SQLite", f"sqlite:///{tmp}/bench.db")]
+        if args.postgres:
+            backends.append(("PostgreSQL", reset_schema(args.postgres)))
+        for label, db_url in backends:
+            with escalade(db_url, sink, args.workers, tmp) as url:
+                one = wrk(url, "/v1/signals", ONE_SIGNAL, args.duration, tmp, auth=True)
+                rows.append((f"Escalade {label}, one signal per request", f"{one:,.0f} signals/s"))
+                hundred = wrk(url, "/v1/signals", batch_body(100), args.duration, tmp, auth=True)
+                rows.append(
+                    (f"Escalade {label}, batches of 100", f"{hundred * 100:,.0f} signals/s")
+                )
+                quiet = escalade_latency(url, sink, args.samples)
+                rows.append((f"Escalade {label} signal to notification, p50 / p99 ms", ms(quiet)))
+                loaded = under_load(
+                    lambda u=url: escalade_latency(u, sink, args.samples // 2),
+                    url,
+                    "/v1/signals",
+                    ONE_SIGNAL,
+                    one / 2,
+                    tmp,
+                    auth=True,
+                )
+                rows.append((f"Escalade {label} at half peak, p50 / p99 ms", ms(loaded)))
+    print(f"| measurement ({args.duration:.0f} s wrk runs, 2 threads, 16 connections) | result |")
+    print("|---|---|")
+    for name_, value in rows:
+        print(f"| {name_} | {value} |")
+    print(json.dumps(dict(rows)), file=sys.stderr)
+
+
+def reset_schema(url: str) -> str:
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench"))
+    admin.dispose()
+    return f"{url}?options=-csearch_path%3Dbench"
+
+
+if __name__ == "__main__":
+    main()
