@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from escalade.domain.audit import LADDER_KINDS, missing_rung
 from escalade.domain.effects import Record, SetTimer
@@ -33,7 +33,17 @@ class AuditReport:
     oldest_late: datetime | None
 
 
-def run(db: Engine, now: datetime, *, stale_after: timedelta, grace: timedelta) -> AuditReport:
+def run(
+    db: Engine,
+    now: datetime,
+    *,
+    stale_after: timedelta,
+    grace: timedelta,
+    reader: Engine | None = None,
+) -> AuditReport:
+    """One pass. The scans run on `reader` (on SQLite a read-only engine takes no
+    write lock, so ingest is not held up); only repairs take the writer."""
+    reader = reader or db
     with db.begin() as conn:
         released = deliveries.release_from(conn, workers.dead(conn, now - stale_after))
         workers.forget(conn, now - timedelta(days=1))
@@ -41,13 +51,17 @@ def run(db: Engine, now: datetime, *, stale_after: timedelta, grace: timedelta) 
     after = ""
     kinds = [k.value for k in LADDER_KINDS]
     while True:
-        with db.begin() as conn:
+        with reader.connect() as scan:
             # Incidents with no ladder timer at all: the lost ones, and those whose
             # ladder is exhausted (fine; told apart below from the incident itself).
-            suspects = incidents.triggered_without(conn, kinds, after, PAGE)
-            if not suspects:
-                break
-            after = suspects[-1]
+            page = incidents.triggered_without(scan, kinds, after, PAGE)
+            suspects = [i for i in page if _looks_lost(scan, i, now)]
+        if not page:
+            break
+        after = page[-1]
+        if not suspects:
+            continue
+        with db.begin() as conn:
             repairs: list[tuple[SetTimer, Record]] = []
             for incident_id in suspects:
                 # Read under the row lock: a worker may be climbing the ladder
@@ -72,13 +86,19 @@ def run(db: Engine, now: datetime, *, stale_after: timedelta, grace: timedelta) 
                         "audit.timer_restored",
                         extra={"incident_id": timer.incident_id, "step": timer.step},
                     )
-    with db.connect() as conn:
+    with reader.connect() as conn:
         late, oldest = timers.late(conn, now - grace)
     if late:
         log.warning("audit.timers_late", extra={"count": late, "oldest": str(oldest)})
     if released:
         log.warning("audit.leases_released", extra={"count": released})
     return AuditReport(released, restored, late, oldest)
+
+
+def _looks_lost(conn: Connection, incident_id: str, now: datetime) -> bool:
+    """Without a lock: could this incident (which has no ladder timer) be stuck?"""
+    incident = incidents.get(conn, incident_id)
+    return incident is not None and missing_rung(incident, (), None, now) is not None
 
 
 def _next_at(last: dict[str, object] | None) -> datetime | None:

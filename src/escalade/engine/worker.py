@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -77,6 +76,7 @@ class Worker:
     wake: threading.Event
     ack_links: AckLinks | None = None
     tuning: Tuning = field(default_factory=Tuning)
+    reader: Engine | None = None  # for the audit's scans (no write lock on SQLite)
     worker_id: str = field(default_factory=new_worker_id)
     # Set when the worker is asked to stop: claimed deliveries not yet sent go back.
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -92,6 +92,7 @@ class Worker:
             escalade.wake,
             ack_links=escalade.ack_links,
             tuning=tuning,
+            reader=escalade.reader,
         )
 
     def run_for(self, escalade: Escalade, stop: threading.Event, kind: str) -> None:
@@ -324,6 +325,7 @@ class Worker:
             now,
             stale_after=stale_limit(self.tuning.heartbeat, self.tuning.stale_after),
             grace=timedelta(seconds=max(self.tuning.audit_every, self.tuning.poll)),
+            reader=self.reader,
         )
 
     def run(
@@ -339,25 +341,35 @@ class Worker:
         log.info("worker.started", extra={"worker_id": self.worker_id, "kind": kind})
         heartbeat = Heartbeat(self.db, self.clock, self.worker_id, kind, self.tuning.heartbeat)
         listener = Listener(listen, self.wake.set) if listen else None
+        # The audit scans every open incident: on a thread of its own it never
+        # holds up a due timer.
+        auditor = threading.Thread(target=self._audit_loop, args=(stop,), name="escalade-audit")
         try:
             heartbeat.start()
             if listener is not None:
                 listener.start()
+            auditor.start()
             self._loop(stop)
         finally:
             if listener is not None:
                 listener.stop()
+            if auditor.is_alive():
+                auditor.join(timeout=30)
             heartbeat.stop()
         log.info("worker.stopped", extra={"worker_id": self.worker_id})
 
+    def _audit_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.audit(self.clock.now())
+            except (SQLAlchemyError, OSError):
+                log.exception("audit.pass_failed")
+            stop.wait(self.tuning.audit_every)
+
     def _loop(self, stop: threading.Event) -> None:
-        next_audit = 0.0
         while not stop.is_set():
             self.wake.clear()
             try:
-                if time.monotonic() >= next_audit:
-                    self.audit(self.clock.now())
-                    next_audit = time.monotonic() + self.tuning.audit_every
                 worked = self.run_once()
             except (SQLAlchemyError, OSError):
                 # The database may be restarting; timers and deliveries wait in
