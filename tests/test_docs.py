@@ -48,7 +48,9 @@ def _routes(routes: list[object], prefix: str = "") -> Iterator[tuple[str, str]]
 
 
 def test_every_setting_is_in_the_configuration_guide() -> None:
-    source = (ROOT / "src/escalade/settings.py").read_text()
+    source = "".join(
+        (ROOT / "src/escalade" / name).read_text() for name in ("settings.py", "engine/tuning.py")
+    )
     guide = (DOCS / "configuration.md").read_text()
     for name in set(re.findall(r'"(ESCALADE_[A-Z_]+)"', source)):
         assert name in guide, f"{name} missing from docs/configuration.md"

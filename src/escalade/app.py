@@ -29,6 +29,7 @@ from escalade.api import (
     registry,
     reviews,
     signals,
+    workers,
 )
 from escalade.api.errors import field_path, problem
 from escalade.api.responses import JSONResponse
@@ -64,6 +65,7 @@ _ROUTERS = (
     ack,
     feedback,
     exercises,
+    workers,
 )
 
 
@@ -79,14 +81,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     committer = GroupCommitter(escalade.ingest)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
-    worker = Worker(
-        escalade.db,
-        lambda: escalade.policy,
-        escalade.clock,
-        senders,
-        escalade.wake,
-        ack_links=escalade.ack_links,
-    )
+    worker = Worker.of(escalade, senders, settings.tuning)
     thread: threading.Thread | None = None
 
     @asynccontextmanager
@@ -95,7 +90,9 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         await committer.start()
         await anyio.to_thread.run_sync(escalade.record_policy, "startup")
         if settings.run_engine:
-            thread = threading.Thread(target=worker.run, args=(stop,), name="escalade-worker")
+            thread = threading.Thread(
+                target=worker.run_for, args=(escalade, stop, "serve"), name="escalade-worker"
+            )
             thread.start()
         log.info("server.started", extra={"policy": escalade.policy.source})
         try:
@@ -104,7 +101,8 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
             stop.set()
             escalade.wake.set()
             if thread is not None:
-                thread.join(timeout=10)
+                # Long enough for a send in hand to finish (channel timeouts are shorter).
+                thread.join(timeout=30)
             await committer.stop()
             senders.close()
             escalade.close()
@@ -117,6 +115,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     )
     app.state.escalade = escalade
     app.state.committer = committer
+    app.state.tuning = settings.tuning
     app.state.inbound = Inbound(escalade, settings.integration_rate_limit)
     alive: Callable[[], bool] | None = (
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None

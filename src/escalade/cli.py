@@ -34,7 +34,10 @@ _TOKEN = click.option(
 
 
 def _settings(policy: str | None, db: str | None) -> Settings:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a knob such as ESCALADE_WORKER_POLL=soon
+        raise click.UsageError(str(exc)) from None
     if policy:
         settings = replace(settings, policy=Path(policy))
     if db:
@@ -121,7 +124,14 @@ def _build_app(settings: Settings) -> Any:
             click.echo(str(issue), err=True)
         click.echo("escalade: the policy has errors; not starting", err=True)
         return None
-    escalade = app.state.escalade
+    if threading.current_thread() is threading.main_thread():
+        _reload_on_hangup(app.state.escalade)
+    return app
+
+
+def _reload_on_hangup(escalade: Any) -> None:
+    """SIGHUP loads the policy again; a broken file is reported and the old one stays."""
+    from escalade.domain.policy_loader import PolicyError
 
     def reload(*_: object) -> None:
         try:
@@ -133,25 +143,35 @@ def _build_app(settings: Settings) -> Any:
                 click.echo(str(issue), err=True)
             click.echo("escalade: policy NOT reloaded; the previous one keeps running", err=True)
 
-    if threading.current_thread() is threading.main_thread():
-        signals_.signal(signals_.SIGHUP, reload)
-    return app
+    signals_.signal(signals_.SIGHUP, reload)
 
 
 @main.command()
 @click.option("--policy", help="Policy file or directory [env ESCALADE_POLICY].")
 @click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
 def worker(policy: str | None, db: str | None) -> None:
-    """Run the engine only: timers, escalations, deliveries."""
+    """Run the engine only: timers, escalations, deliveries.
+
+    Run as many as you like against one PostgreSQL database. SIGTERM stops
+    gracefully (the send in hand finishes, the rest is handed back); SIGHUP
+    reloads the policy, keeping the old one if the new one has errors.
+    """
     from escalade.channels.registry import Senders
+    from escalade.domain.policy_loader import PolicyError
     from escalade.engine.acklinks import configured
     from escalade.engine.service import Escalade
     from escalade.engine.worker import Worker
 
     logs.configure()
     settings = _settings(policy, db)
-    escalade = Escalade(settings.database_url, settings.policy)
     links = configured(settings.secret_key, settings.public_url, settings.ack_link_ttl)
+    try:
+        escalade = Escalade(settings.database_url, settings.policy, ack_links=links)
+    except PolicyError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        click.echo("escalade: the policy has errors; not starting", err=True)
+        sys.exit(1)
     stop = threading.Event()  # review callbacks are signed with ESCALADE_CALLBACK_SECRET
 
     def halt(*_: object) -> None:
@@ -160,17 +180,36 @@ def worker(policy: str | None, db: str | None) -> None:
 
     signals_.signal(signals_.SIGTERM, halt)
     signals_.signal(signals_.SIGINT, halt)
+    _reload_on_hangup(escalade)
     senders = Senders(callback_secret=settings.callback_secret)
-    Worker(
-        escalade.db,
-        lambda: escalade.policy,
-        escalade.clock,
-        senders,
-        escalade.wake,
-        ack_links=links,
-    ).run(stop)
+    Worker.of(escalade, senders, settings.tuning).run_for(escalade, stop, "worker")
     senders.close()
     escalade.close()
+
+
+@main.command()
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def workers(db: str | None, as_json: bool) -> None:
+    """List engine processes and their heartbeats (alive, stale or stopped)."""
+    from datetime import UTC, datetime
+
+    from escalade.engine.presence import listing, stale_limit
+    from escalade.storage.database import connect
+
+    settings = _settings(None, db)
+    engine = connect(settings.database_url, for_writes=False)
+    limit = stale_limit(settings.tuning.heartbeat, settings.tuning.stale_after)
+    listed = listing(engine, datetime.now(UTC), limit)
+    engine.dispose()
+    if as_json:
+        click.echo(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode())
+        return
+    for w in listed:
+        click.echo(
+            f"{w['id']:<40} {w['kind']:<7} {w['status']:<8} v{w['version']:<8} "
+            f"beat {w['seconds_since_beat']}s ago"
+        )
 
 
 @main.command()

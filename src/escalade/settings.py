@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from escalade.domain.durations import Duration
+from escalade.engine.tuning import Tuning
 from escalade.storage.database import DEFAULT_URL
 
 
@@ -26,6 +27,7 @@ class Settings:
     public_url: str | None = None  # where people reach this server (links in messages)
     ack_link_ttl: timedelta = timedelta(hours=24)
     integration_rate_limit: int = 120  # events a minute per integration key (PagerDuty's)
+    tuning: Tuning = field(default_factory=Tuning)  # the worker's knobs (engine/tuning.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +48,7 @@ class Settings:
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
             integration_rate_limit=int(env.get("ESCALADE_INTEGRATION_RATE_LIMIT", "120")),
+            tuning=Tuning.from_env(env),
         )
 
 

@@ -1,5 +1,8 @@
+import threading
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine
 
 from escalade.storage.database import connect
 from escalade.storage.migrate import current_revision, head_revision, upgrade
@@ -22,3 +25,24 @@ def test_upgrading_twice_is_harmless(database_url: str) -> None:
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_processes_starting_together_upgrade_one_after_another(database_url: str) -> None:
+    engines = [connect(database_url) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def run(engine: Engine) -> None:
+        try:
+            upgrade(engine)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert current_revision(engines[0]) == head_revision()
+    for engine in engines:
+        engine.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +35,8 @@ class Sink:
     # status codes to answer first on one path only; refused requests land in `refused`
     fail_path: dict[str, list[int]] = field(default_factory=dict)
     refused: list[Received] = field(default_factory=list)
+    # a path answers 503 until this time.time() (a receiver that is down for a while)
+    down_until: dict[str, float] = field(default_factory=dict)
     fail_headers: dict[str, str] = field(default_factory=dict)  # sent with refusals (Retry-After)
     stall_next: list[float] = field(default_factory=list)  # seconds to hang before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +66,11 @@ class Sink:
         with self.lock:
             return list(self.received)
 
+    def by_key(self, header: str = "X-Escalade-Delivery") -> Counter[str]:
+        """How often each idempotency key arrived: how a receiver de-duplicates."""
+        with self.lock:
+            return Counter(r.headers[header] for r in self.received)
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -88,7 +96,9 @@ def start_sink() -> Sink:
                 return
             with sink.lock:
                 on_path = sink.fail_path.get(self.path)
-                if on_path:
+                if sink.down_until.get(self.path, 0.0) > time.time():
+                    status = 503
+                elif on_path:
                     status = on_path.pop(0)
                 else:
                     status = sink.fail_next.pop(0) if sink.fail_next else 200

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from escalade.domain.effects import CancelTimers, Effect, Notify, Record, SetTimer
-from escalade.storage import deliveries, timeline, timers
+from escalade.storage import deliveries, timeline, timers, wakeups
 
 
 def persist(conn: Connection, effects: Iterable[Effect], now: datetime) -> bool:
@@ -40,4 +40,7 @@ def persist(conn: Connection, effects: Iterable[Effect], now: datetime) -> bool:
     timers.cancel(conn, cancels)
     timers.set_many(conn, new_timers)
     deliveries.enqueue(conn, notes, now)
-    return bool(notes) or any(t.due_at <= now for t in new_timers)
+    due = bool(notes) or any(t.due_at <= now for t in new_timers)
+    if due:
+        wakeups.notify(conn)  # other processes' workers: delivered on commit
+    return due

@@ -2,6 +2,11 @@
 
 Only `run` reads the clock and sleeps; each pass takes `now` and does a bounded
 amount of work, so tests and drills drive it step by step.
+
+Many workers may run against one PostgreSQL database: timers and deliveries
+are claimed with `FOR UPDATE SKIP LOCKED`, a NOTIFY after each commit that
+leaves work due wakes them (polling is the fallback), each beats a heartbeat,
+and on SIGTERM a worker finishes the send in hand and hands back the rest.
 """
 
 from __future__ import annotations
@@ -23,21 +28,24 @@ from escalade.domain.escalation import CannotEscalate, Escalate, TimerFired, app
 from escalade.domain.incidents import IllegalTransition, Incident, IncidentStatus
 from escalade.domain.policy import Policy, Throttle
 from escalade.domain.reviews import CALLBACK_CHANNEL
-from escalade.engine import exercises, reviews
+from escalade.engine import audit, exercises, reviews
 from escalade.engine.acklinks import AckLinks
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist
 from escalade.engine.forwarding import pagerduty_follow_ups
 from escalade.engine.ingest import fire_condition, is_exercise
 from escalade.engine.policies import LoadedPolicy
+from escalade.engine.presence import Heartbeat, new_worker_id, stale_limit
+from escalade.engine.service import Escalade
+from escalade.engine.tuning import Tuning
 from escalade.storage import deliveries, incidents, timeline, timers
 from escalade.storage.deliveries import Delivery
+from escalade.storage.wakeups import Listener, listen_url
 
 EXERCISE_LABEL = "[EXERCISE]"
 log = logging.getLogger("escalade.worker")
 
-MAX_ATTEMPTS = 12  # with the backoff below: about 25 minutes of trying
-LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 12  # channels outside the policy (review callbacks); policy channels say
 
 
 def _climbs(incident: Incident, payload: dict[str, Any]) -> bool:
@@ -50,9 +58,11 @@ def _climbs(incident: Incident, payload: dict[str, Any]) -> bool:
     )
 
 
-def backoff(attempt: int, retry_after: float | None) -> timedelta:
+def backoff(
+    attempt: int, retry_after: float | None, *, base: float = 1.0, cap: float = 300.0
+) -> timedelta:
     """1 s, 2 s, 4 s ... capped at 5 min; a receiver's Retry-After wins if longer."""
-    delay = min(2.0 ** (attempt - 1), 300.0)
+    delay = min(base * 2.0 ** (attempt - 1), cap)
     if retry_after is not None:
         delay = max(delay, min(retry_after, 3600.0))
     return timedelta(seconds=delay)
@@ -65,10 +75,38 @@ class Worker:
     clock: Clock
     senders: Senders
     wake: threading.Event
-    batch: int = 200
-    poll: float = 1.0
     ack_links: AckLinks | None = None
+    tuning: Tuning = field(default_factory=Tuning)
+    reader: Engine | None = None  # for the audit's scans (no write lock on SQLite)
+    worker_id: str = field(default_factory=new_worker_id)
+    # Set when the worker is asked to stop: claimed deliveries not yet sent go back.
+    stopping: threading.Event = field(default_factory=threading.Event)
     _scheduled_for: str = field(default="", init=False)  # policy digest drills were set for
+
+    @classmethod
+    def of(cls, escalade: Escalade, senders: Senders, tuning: Tuning) -> Worker:
+        """The worker for a running service (the API process's or `escalade worker`)."""
+        return cls(
+            escalade.db,
+            lambda: escalade.policy,
+            escalade.clock,
+            senders,
+            escalade.wake,
+            ack_links=escalade.ack_links,
+            tuning=tuning,
+            reader=escalade.reader,
+        )
+
+    def run_for(self, escalade: Escalade, stop: threading.Event, kind: str) -> None:
+        self.run(stop, kind=kind, listen=listen_url(escalade.database_url))
+
+    @property
+    def batch(self) -> int:
+        return self.tuning.batch
+
+    @property
+    def poll(self) -> float:
+        return self.tuning.poll
 
     def fire_due_timers(self, now: datetime) -> int:
         """Apply every due timer once, each in the transaction that deletes it."""
@@ -120,9 +158,18 @@ class Worker:
 
     def deliver_due(self, now: datetime) -> int:
         with self.db.begin() as conn:
-            claimed = deliveries.claim(conn, now, self.batch, LEASE)
+            claimed = deliveries.claim(
+                conn, now, self.batch, timedelta(seconds=self.tuning.lease), self.worker_id
+            )
         loaded = self.policy()
-        for delivery in claimed:
+        for done, delivery in enumerate(claimed):
+            if self.stopping.is_set():
+                # Graceful stop: what was not attempted goes back for another worker.
+                rest = [d.id for d in claimed[done:]]
+                with self.db.begin() as conn:
+                    deliveries.release(conn, rest)
+                log.info("worker.claims_released", extra={"count": len(rest)})
+                return done
             self._deliver(loaded, delivery)
         return len(claimed)
 
@@ -155,7 +202,12 @@ class Worker:
                 deliveries.mark_delivered(conn, delivery.id, now)
                 kind, data["detail"] = "delivery.sent", result.detail
             elif isinstance(result, Retry) and delivery.attempts < attempts:
-                at = now + backoff(delivery.attempts, result.retry_after)
+                at = now + backoff(
+                    delivery.attempts,
+                    result.retry_after,
+                    base=self.tuning.retry_base,
+                    cap=self.tuning.retry_cap,
+                )
                 deliveries.mark_retry(conn, delivery.id, at, result.error)
                 kind, data["error"], data["retry_at"] = (
                     "delivery.retrying",
@@ -282,9 +334,54 @@ class Worker:
         now = self.clock.now()
         return self.fire_due_timers(now) + self.deliver_due(now)
 
-    def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set: work, then sleep until the next due item or a wake-up."""
-        log.info("worker.started")
+    def audit(self, now: datetime) -> audit.AuditReport:
+        return audit.run(
+            self.db,
+            now,
+            stale_after=stale_limit(self.tuning.heartbeat, self.tuning.stale_after),
+            grace=timedelta(seconds=max(self.tuning.audit_every, self.tuning.poll)),
+            reader=self.reader,
+        )
+
+    def run(
+        self, stop: threading.Event, *, kind: str = "worker", listen: str | None = None
+    ) -> None:
+        """Loop until `stop` is set: work, then sleep until the next due item or a wake-up.
+
+        `listen` is the database URL to LISTEN on (PostgreSQL only). On `stop`
+        the send in hand finishes, unsent claims go back, the heartbeat row is
+        marked stopped.
+        """
+        self.stopping = stop
+        log.info("worker.started", extra={"worker_id": self.worker_id, "kind": kind})
+        heartbeat = Heartbeat(self.db, self.clock, self.worker_id, kind, self.tuning.heartbeat)
+        listener = Listener(listen, self.wake.set) if listen else None
+        # The audit scans every open incident: on a thread of its own it never
+        # holds up a due timer.
+        auditor = threading.Thread(target=self._audit_loop, args=(stop,), name="escalade-audit")
+        try:
+            heartbeat.start()
+            if listener is not None:
+                listener.start()
+            auditor.start()
+            self._loop(stop)
+        finally:
+            if listener is not None:
+                listener.stop()
+            if auditor.is_alive():
+                auditor.join(timeout=30)
+            heartbeat.stop()
+        log.info("worker.stopped", extra={"worker_id": self.worker_id})
+
+    def _audit_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.audit(self.clock.now())
+            except (SQLAlchemyError, OSError):
+                log.exception("audit.pass_failed")
+            stop.wait(self.tuning.audit_every)
+
+    def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self.wake.clear()
             try:
@@ -297,5 +394,6 @@ class Worker:
                 continue
             if worked:
                 continue
-            self.wake.wait(self.next_wake(self.clock.now()))
-        log.info("worker.stopped")
+            # Work another worker holds a row lock on reads as due now; a short
+            # floor keeps this loop from spinning until that worker commits.
+            self.wake.wait(max(self.next_wake(self.clock.now()), min(0.05, self.poll)))

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 from escalade.domain.effects import Notify
 from escalade.storage._upsert import insert_ignoring_duplicates
@@ -81,8 +81,19 @@ def _claimable(now: datetime) -> Any:
     )
 
 
-def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
-    """Lease up to `limit` due deliveries to this worker and count the attempt."""
+def claim(
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    worker_id: str | None = None,
+) -> list[Delivery]:
+    """Lease up to `limit` due deliveries to this worker and count the attempt.
+
+    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets concurrent workers take disjoint
+    batches without waiting on each other; on SQLite `BEGIN IMMEDIATE` already
+    serialises writers, so two claims never see the same unleased row.
+    """
     query = (
         select(deliveries)
         .where(_claimable(now))
@@ -97,7 +108,7 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_([r.id for r in rows]))
-        .values(lease_until=now + lease, attempts=deliveries.c.attempts + 1)
+        .values(lease_until=now + lease, claimed_by=worker_id, attempts=deliveries.c.attempts + 1)
     )
     return [
         Delivery(r.id, r.incident_id, r.channel, r.person, r.target, r.attempts + 1, r.payload)
@@ -113,6 +124,7 @@ def mark_delivered(conn: Connection, delivery_id: str, now: datetime) -> None:
             status=DeliveryStatus.DELIVERED.value,
             delivered_at=now,
             lease_until=None,
+            claimed_by=None,
             last_error=None,
         )
     )
@@ -122,7 +134,7 @@ def mark_retry(conn: Connection, delivery_id: str, at: datetime, error: str) -> 
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id == delivery_id)
-        .values(next_attempt_at=at, lease_until=None, last_error=error)
+        .values(next_attempt_at=at, lease_until=None, claimed_by=None, last_error=error)
     )
 
 
@@ -130,8 +142,40 @@ def mark_failed(conn: Connection, delivery_id: str, error: str) -> None:
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id == delivery_id)
-        .values(status=DeliveryStatus.FAILED.value, lease_until=None, last_error=error)
+        .values(
+            status=DeliveryStatus.FAILED.value, lease_until=None, claimed_by=None, last_error=error
+        )
     )
+
+
+def release(conn: Connection, delivery_ids: Sequence[str]) -> None:
+    """Hand back claims that were never attempted (a graceful stop): the attempt
+    counted at claim time is taken back and another worker may take them now."""
+    if not delivery_ids:
+        return
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(delivery_ids)))
+        .where(deliveries.c.status == DeliveryStatus.PENDING.value)
+        .values(lease_until=None, claimed_by=None, attempts=deliveries.c.attempts - 1)
+    )
+
+
+def release_from(conn: Connection, worker_ids: Sequence[str]) -> int:
+    """Hand back every lease held by workers known to be gone.
+
+    A dead worker may have sent a message and died before recording it; the
+    retry carries the same idempotency key, so the receiver can drop it.
+    """
+    if not worker_ids:
+        return 0
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.claimed_by.in_(list(worker_ids)))
+        .where(deliveries.c.status == DeliveryStatus.PENDING.value)
+        .values(lease_until=None, claimed_by=None)
+    )
+    return int(result.rowcount or 0)
 
 
 def defer(conn: Connection, delivery_id: str, at: datetime) -> None:
@@ -139,7 +183,12 @@ def defer(conn: Connection, delivery_id: str, at: datetime) -> None:
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id == delivery_id)
-        .values(next_attempt_at=at, lease_until=None, attempts=deliveries.c.attempts - 1)
+        .values(
+            next_attempt_at=at,
+            lease_until=None,
+            claimed_by=None,
+            attempts=deliveries.c.attempts - 1,
+        )
     )
 
 
@@ -202,12 +251,18 @@ def channels_of(conn: Connection, incident_id: str) -> set[str]:
 
 
 def next_due(conn: Connection) -> datetime | None:
-    value: datetime | None = conn.execute(
-        select(func.min(deliveries.c.next_attempt_at)).where(
-            deliveries.c.status == DeliveryStatus.PENDING.value
-        )
+    """When the next pending delivery becomes claimable (a held lease counts)."""
+    leased = deliveries.c.lease_until
+    claimable_at = case(
+        (leased.isnot(None) & (leased > deliveries.c.next_attempt_at), leased),
+        else_=deliveries.c.next_attempt_at,
+    )
+    value = conn.execute(
+        select(func.min(claimable_at)).where(deliveries.c.status == DeliveryStatus.PENDING.value)
     ).scalar()
-    return value
+    if isinstance(value, str):  # SQLite hands back CASE results untyped
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return cast("datetime | None", value)
 
 
 def counts(conn: Connection) -> dict[str, int]:

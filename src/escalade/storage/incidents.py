@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from escalade.domain.incidents import Incident, IncidentStatus, LadderPosition
-from escalade.storage.schema import incidents
+from escalade.storage.schema import incidents, timers
 
 
 class StaleIncident(RuntimeError):
@@ -222,6 +222,31 @@ def listing(
 def count_open(conn: Connection) -> int:
     query = select(func.count()).where(incidents.c.status != IncidentStatus.RESOLVED.value)
     return int(conn.execute(query.select_from(incidents)).scalar_one())
+
+
+def triggered_without(
+    conn: Connection, timer_kinds: Iterable[str], after_id: str, limit: int
+) -> list[str]:
+    """Ids of unacknowledged open incidents with no timer of these kinds, in id order.
+
+    One anti-join on the timers' incident index: the audit pass reads only the
+    few incidents this returns, however many are open.
+    """
+    has_timer = (
+        select(timers.c.key)
+        .where(timers.c.incident_id == incidents.c.id)
+        .where(timers.c.kind.in_(list(timer_kinds)))
+        .exists()
+    )
+    rows = conn.execute(
+        select(incidents.c.id)
+        .where(incidents.c.status == IncidentStatus.TRIGGERED.value)
+        .where(incidents.c.id > after_id)
+        .where(~has_timer)
+        .order_by(incidents.c.id)
+        .limit(limit)
+    )
+    return [r.id for r in rows]
 
 
 def resolved_since(conn: Connection, since: datetime | None) -> list[Incident]:

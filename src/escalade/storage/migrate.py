@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 _SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -19,9 +19,18 @@ def _config() -> Config:
     return config
 
 
+# Any constant: every Escalade process that upgrades takes the same lock.
+_UPGRADE_LOCK = 0x65736361  # "esca"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Upgrade in one transaction. On PostgreSQL an advisory lock makes processes
+    that start together (N API + M workers) upgrade one after another: the first
+    migrates, the others find the schema current."""
     config = _config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

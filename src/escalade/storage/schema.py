@@ -171,6 +171,7 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("lease_until", UTCDateTime, nullable=True),
+    Column("claimed_by", String(200), nullable=True),  # the worker holding the lease
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("payload", Json, nullable=False),
@@ -225,6 +226,22 @@ reviews = Table(
     Column("state", Json, nullable=False),
     Index("ix_reviews_status_requested", "status", "requested_at"),
     Index("ix_reviews_requested", "requested_at"),
+)
+
+# Engine processes (`escalade worker`, `escalade serve` with its engine) and their
+# heartbeats; a worker whose heartbeat is stale loses its delivery leases.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(40), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("beat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime, nullable=True),
+    Index("ix_workers_beat", "beat_at"),
 )
 
 

@@ -57,3 +57,15 @@ def for_incidents(conn: Connection, incident_ids: Sequence[str]) -> dict[str, li
     for r in rows:
         found.setdefault(r.incident_id, []).append(_entry(r))
     return found
+
+
+def last_of(conn: Connection, incident_id: str, kinds: Sequence[str]) -> dict[str, Any] | None:
+    """The newest entry of these kinds on an incident's timeline, or None."""
+    row = conn.execute(
+        select(timeline.c.kind, timeline.c.data)
+        .where(timeline.c.incident_id == incident_id)
+        .where(timeline.c.kind.in_(list(kinds)))
+        .order_by(timeline.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else {"kind": row.kind, "data": row.data}

@@ -84,3 +84,28 @@ def next_for_incident(
 
 def pending(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(timers)).scalar_one())
+
+
+def kinds_of(
+    conn: Connection, incident_ids: Sequence[str], kinds: Iterable[TimerKind]
+) -> dict[str, set[tuple[TimerKind, int]]]:
+    """For each incident, the (kind, step) of its pending timers of these kinds."""
+    found: dict[str, set[tuple[TimerKind, int]]] = {i: set() for i in incident_ids}
+    if not incident_ids:
+        return found
+    rows = conn.execute(
+        select(timers.c.incident_id, timers.c.kind, timers.c.step)
+        .where(timers.c.incident_id.in_(list(incident_ids)))
+        .where(timers.c.kind.in_([k.value for k in kinds]))
+    )
+    for r in rows:
+        found[r.incident_id].add((TimerKind(r.kind), r.step))
+    return found
+
+
+def late(conn: Connection, before: datetime) -> tuple[int, datetime | None]:
+    """How many timers were due before `before` and are still waiting, and the oldest."""
+    count, oldest = conn.execute(
+        select(func.count(), func.min(timers.c.due_at)).where(timers.c.due_at < before)
+    ).one()
+    return int(count), oldest

@@ -1,0 +1,51 @@
+"""The worker's knobs, read from the environment (docs/configuration.md).
+
+No imports beyond the standard library: `escalade --help` loads this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class TuningError(ValueError):
+    """An ESCALADE_* knob holds something that is not a positive number."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    poll: float = 1.0  # seconds between looks when nothing wakes the worker
+    batch: int = 200  # timers or deliveries taken per pass
+    lease: float = 60.0  # seconds a claimed delivery is held before others may take it
+    heartbeat: float = 5.0  # seconds between heartbeats
+    stale_after: float = 30.0  # a worker silent this long is dead: its leases go back
+    audit_every: float = 30.0  # seconds between audit passes
+    retry_base: float = 1.0  # first retry delay; doubles per attempt
+    retry_cap: float = 300.0  # longest retry delay
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Tuning:
+        def number(name: str, default: float) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise TuningError(f"{name}: expected a number of seconds, got {raw!r}") from None
+            if value <= 0:
+                raise TuningError(f"{name}: must be greater than 0, got {raw!r}")
+            return value
+
+        d = cls()
+        return cls(
+            poll=number("ESCALADE_WORKER_POLL", d.poll),
+            batch=int(number("ESCALADE_WORKER_BATCH", d.batch)),
+            lease=number("ESCALADE_DELIVERY_LEASE", d.lease),
+            heartbeat=number("ESCALADE_HEARTBEAT_INTERVAL", d.heartbeat),
+            stale_after=number("ESCALADE_WORKER_STALE_AFTER", d.stale_after),
+            audit_every=number("ESCALADE_AUDIT_INTERVAL", d.audit_every),
+            retry_base=number("ESCALADE_RETRY_BASE", d.retry_base),
+            retry_cap=number("ESCALADE_RETRY_CAP", d.retry_cap),
+        )

@@ -1,0 +1,287 @@
+"""Several workers on one database: claims, leases, heartbeats, the audit pass."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import delete, select
+
+from conftest import FakeClock
+from escalade.cli import main
+from escalade.domain.signals import SignalIn
+from escalade.engine.presence import listing
+from escalade.engine.tuning import Tuning, TuningError
+from escalade.engine.worker import Worker, backoff
+from escalade.storage import deliveries, wakeups, workers
+from escalade.storage.database import connect
+from escalade.storage.schema import deliveries as delivery_rows
+from escalade.storage.schema import timers
+from escalade.storage.workers import WorkerRow
+from support.databases import fresh_database
+from support.engines import Harness
+from support.policies import BASE
+from support.sink import Sink
+
+PAGES_ONLY = BASE.replace("roles: [incident_lead, legal_liaison], ", "").replace(
+    "role:legal_liaison", "person:carol"
+)
+
+
+def open_many(service, n: int) -> list[str]:  # type: ignore[no-untyped-def]
+    wire = [
+        SignalIn.model_validate(
+            {"kind": "privacy_leak", "summary": "PII", "dedup_key": f"leak-{i}"}
+        )
+        for i in range(n)
+    ]
+    return [str(a.incident_id) for a in service.ingest(service.accept(wire)).accepted]
+
+
+def rung_steps(service, incident_id: str) -> list[int]:  # type: ignore[no-untyped-def]
+    timeline = service.incident(incident_id)["timeline"]
+    return [e["data"]["step"] for e in timeline if e["kind"] == "rung.fired"]
+
+
+def small_batches(worker: Worker) -> Worker:
+    worker.tuning = Tuning(batch=3)
+    return worker
+
+
+def drain(worker: Worker, now_of: FakeClock, start: threading.Barrier) -> None:
+    start.wait()
+    while worker.fire_due_timers(now_of.now()) + worker.deliver_due(now_of.now()):
+        pass
+
+
+def test_two_workers_racing_on_the_same_due_timers_fire_each_once(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    env = {"SINK_URL": sink.url}
+    first, second = (
+        harness.service(text=PAGES_ONLY, env=env),
+        harness.service(text=PAGES_ONLY, env=env),
+    )
+    racers = [small_batches(harness.worker(first)), small_batches(harness.worker(second))]
+    ids = open_many(first, 12)
+    clock.advance(minutes=5)  # every incident's rung-2 timer is due
+    start = threading.Barrier(2)
+    threads = [threading.Thread(target=drain, args=(w, clock, start)) for w in racers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for incident_id in ids:
+        assert rung_steps(first, incident_id) == [1, 2]
+    # rung 1: alice; rung 2: alice, bob, carol -> 4 messages per incident, each once
+    counts = sink.by_key()
+    assert len(counts) == 4 * len(ids)
+    assert set(counts.values()) == {1}
+
+
+def test_a_dead_workers_leases_are_retaken_when_its_heartbeat_goes_stale(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    survivor = harness.worker(service)
+    open_many(service, 3)
+    now = clock.now()
+    with service.db.begin() as conn:
+        workers.beat(conn, WorkerRow("dead", "worker", "h", 1, "0", now, now, None))
+        held = deliveries.claim(conn, now, 100, timedelta(minutes=10), "dead")
+    assert len(held) == 3
+    assert survivor.deliver_due(clock.now()) == 0  # leased to the dead worker
+    clock.advance(seconds=20)
+    assert survivor.audit(clock.now()).released == 0  # not stale yet
+    clock.advance(seconds=20)
+    report = survivor.audit(clock.now())
+    assert report.released == 3
+    assert survivor.deliver_due(clock.now()) == 3
+    assert len(sink.by_key()) == 3
+    # The dead worker's attempt still counts: it may have reached the receiver.
+    with service.db.connect() as conn:
+        attempts = {r.attempts for r in conn.execute(select(delivery_rows))}
+    assert attempts == {2}
+
+
+def test_an_expired_lease_is_retaken_without_any_heartbeat(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    survivor = harness.worker(service)
+    open_many(service, 2)
+    with service.db.begin() as conn:
+        deliveries.claim(conn, clock.now(), 100, timedelta(seconds=60), "vanished")
+    assert survivor.deliver_due(clock.advance(seconds=59)) == 0
+    assert survivor.deliver_due(clock.advance(seconds=2)) == 2
+
+
+def test_stopping_hands_back_claims_that_were_not_attempted(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    open_many(service, 4)
+    worker.stopping.set()
+    assert worker.deliver_due(clock.now()) == 0
+    with service.db.connect() as conn:
+        rows = list(conn.execute(select(delivery_rows)))
+    assert [(r.status, r.attempts, r.lease_until, r.claimed_by) for r in rows] == [
+        ("pending", 0, None, None)
+    ] * 4
+    assert sink.snapshot() == []
+    other = harness.worker(service)
+    assert other.deliver_due(clock.now()) == 4
+
+
+def test_the_audit_pass_restores_a_lost_escalation_timer_and_it_fires(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    lost, acked = open_many(service, 2)
+    worker.run_once()
+    service.acknowledge(acked, "alice")
+    with service.db.begin() as conn:
+        conn.execute(delete(timers).where(timers.c.kind == "ladder"))
+    clock.advance(minutes=6)
+    worker.run_once()
+    assert rung_steps(service, lost) == [1]  # nothing left to make it climb
+    report = worker.audit(clock.now())
+    assert (report.restored, report.late) == (1, 0)
+    assert worker.audit(clock.now()).restored == 0  # restored once, not twice
+    worker.run_once()
+    assert rung_steps(service, lost) == [1, 2]
+    assert rung_steps(service, acked) == [1]
+    kinds = [e["kind"] for e in service.incident(lost)["timeline"]]
+    assert kinds.count("audit.timer_restored") == 1
+
+
+def test_the_audit_pass_puts_a_future_rung_back_at_its_own_time(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    [incident_id] = open_many(service, 1)
+    with service.db.begin() as conn:
+        conn.execute(delete(timers).where(timers.c.kind == "ladder"))
+    clock.advance(minutes=1)
+    assert worker.audit(clock.now()).restored == 1
+    clock.advance(minutes=3)
+    worker.run_once()
+    assert rung_steps(service, incident_id) == [1]  # due 5 minutes after opening
+    clock.advance(minutes=1)
+    worker.run_once()
+    assert rung_steps(service, incident_id) == [1, 2]
+
+
+def test_audit_counts_timers_left_waiting_past_the_grace(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": "http://127.0.0.1:9"})
+    worker = harness.worker(service)
+    open_many(service, 2)
+    clock.advance(minutes=10)
+    report = worker.audit(clock.now())
+    # each incident's rung-2 and ack-window timers fell due at 10:05 and wait still
+    assert report.late == 4 and report.oldest_late == clock.now() - timedelta(minutes=5)
+
+
+def test_a_running_worker_beats_and_is_listed_then_marked_stopped(
+    harness: Harness, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    worker.tuning = Tuning(poll=0.05, heartbeat=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), kwargs={"kind": "worker"})
+    thread.start()
+    try:
+        seen: list[dict[str, object]] = []
+        for _ in range(200):
+            seen = listing(service.db, service.clock.now(), timedelta(seconds=30))
+            if seen:
+                break
+            stop.wait(0.05)
+        assert [(w["id"], w["status"], w["kind"]) for w in seen] == [
+            (worker.worker_id, "alive", "worker")
+        ]
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    [row] = listing(service.db, service.clock.now(), timedelta(seconds=30))
+    assert row["status"] == "stopped" and row["stopped_at"] is not None
+
+
+@pytest.mark.postgres
+def test_a_commit_that_leaves_work_due_wakes_listeners_in_other_processes(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL only: on SQLite one process runs the engine and wakes it in memory."""
+    with fresh_database("postgres", tmp_path) as database_url:
+        listen_for_one_notify(database_url)
+
+
+def listen_for_one_notify(database_url: str) -> None:
+    woke = threading.Event()
+    listener = wakeups.Listener(database_url, woke.set)
+    listener.start()
+    try:
+        assert listener.listening.wait(20)
+        engine = connect(database_url)
+        with engine.begin() as conn:
+            wakeups.notify(conn)
+            assert not woke.wait(0.2)  # nothing before the commit
+        engine.dispose()
+        assert woke.wait(20)
+    finally:
+        listener.stop()
+
+
+def test_backoff_and_tuning_come_from_settings() -> None:
+    assert backoff(3, None, base=0.05, cap=0.15) == timedelta(seconds=0.15)
+    assert backoff(2, None, base=0.05, cap=1.0) == timedelta(seconds=0.1)
+    assert backoff(1, 2.0, base=0.05, cap=1.0) == timedelta(seconds=2)
+    tuning = Tuning.from_env({"ESCALADE_RETRY_BASE": "0.1", "ESCALADE_WORKER_POLL": "2"})
+    assert (tuning.retry_base, tuning.poll, tuning.lease) == (0.1, 2.0, 60.0)
+    with pytest.raises(TuningError, match="ESCALADE_DELIVERY_LEASE"):
+        Tuning.from_env({"ESCALADE_DELIVERY_LEASE": "soon"})
+    with pytest.raises(TuningError, match="greater than 0"):
+        Tuning.from_env({"ESCALADE_WORKER_POLL": "0"})
+
+
+def test_the_audit_pass_leaves_an_exhausted_ladder_alone(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    [incident_id] = open_many(service, 1)
+    for _ in range(6):
+        clock.advance(minutes=10)
+        worker.run_once()
+    assert service.incident(incident_id)["ladder"]["exhausted"]  # type: ignore[index]
+    assert worker.audit(clock.now()).restored == 0
+
+
+def test_escalade_workers_lists_heartbeats_and_names_a_bad_knob(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": "http://127.0.0.1:9"})
+    now = datetime.now(UTC)
+    with service.db.begin() as conn:
+        workers.beat(conn, WorkerRow("w-live", "worker", "h", 7, "1", now, now, None))
+        old = now - timedelta(minutes=5)
+        workers.beat(conn, WorkerRow("w-gone", "worker", "h", 8, "1", old, old, None))
+    runner = CliRunner()
+    result = runner.invoke(main, ["workers", "--db", harness.database_url, "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {w["id"]: w["status"] for w in orjson.loads(result.output)}
+    assert listed == {"w-live": "alive", "w-gone": "stale"}
+    bad = runner.invoke(
+        main, ["workers", "--db", harness.database_url], env={"ESCALADE_WORKER_POLL": "soon"}
+    )
+    assert bad.exit_code == 2 and "ESCALADE_WORKER_POLL" in bad.output
