@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from escalade import __version__
 from escalade.api import (
+    audit,
     command,
     governance,
     health,
@@ -24,8 +25,10 @@ from escalade.api import (
     registry,
     reviews,
     signals,
+    tokens,
 )
 from escalade.api.errors import field_path, problem
+from escalade.api.hardening import BodyLimit, ErrorBarrier, RateLimit, SecurityHeaders
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
 from escalade.engine.batcher import GroupCommitter
@@ -34,13 +37,6 @@ from escalade.engine.worker import Worker
 from escalade.settings import Settings
 
 log = logging.getLogger("escalade.app")
-
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
@@ -96,12 +92,14 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(reviews.router)
     app.include_router(health.router)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
-        response: Response = await call_next(request)  # type: ignore[misc]
-        response.headers.update(_SECURITY_HEADERS)
-        return response
+    app.include_router(tokens.router)
+    app.include_router(audit.router)
+    # Added innermost first: headers wrap everything, so 413, 429 and 500 carry them.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    burst = settings.rate_burst or 2 * settings.rate_limit
+    app.add_middleware(RateLimit, rate=settings.rate_limit, burst=burst)
+    app.add_middleware(ErrorBarrier)
+    app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
@@ -121,7 +119,9 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
 
 
 def _error_name(status: int) -> str:
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "error")
+    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}.get(
+        status, "error"
+    )
 
 
 def _with_headers(exc: HTTPException) -> Response:

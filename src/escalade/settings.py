@@ -6,8 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from escalade.storage.database import DEFAULT_URL
+
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,10 @@ class Settings:
     run_engine: bool = True
     callback_secret: str | None = None  # signs review decision callbacks
     callback_urls: tuple[str, ...] = ()  # URL prefixes callbacks may go to
+    max_body_bytes: int = 5 * 1024 * 1024  # larger requests get 413
+    rate_limit: float = 0.0  # requests per second per token (or address); 0 = no limit
+    rate_burst: float = 0.0  # bucket size; 0 = twice the rate
+    hsts_max_age: int = 31_536_000  # Strict-Transport-Security max-age; 0 = not sent
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -34,4 +41,21 @@ class Settings:
             callback_urls=tuple(
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
+            max_body_bytes=_number(env, "ESCALADE_MAX_BODY_BYTES", 5 * 1024 * 1024, int),
+            rate_limit=_number(env, "ESCALADE_RATE_LIMIT", 0.0, float),
+            rate_burst=_number(env, "ESCALADE_RATE_BURST", 0.0, float),
+            hsts_max_age=_number(env, "ESCALADE_HSTS_MAX_AGE", 31_536_000, int),
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a {kind.__name__}, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name}: must not be negative, got {raw!r}")
+    return value
