@@ -28,7 +28,13 @@ from escalade.api import (
     tokens,
 )
 from escalade.api.errors import field_path, problem
-from escalade.api.hardening import BodyLimit, ErrorBarrier, RateLimit, SecurityHeaders
+from escalade.api.hardening import (
+    BodyLimit,
+    ErrorBarrier,
+    JsonGuard,
+    RateLimit,
+    SecurityHeaders,
+)
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
 from escalade.engine.batcher import GroupCommitter
@@ -95,6 +101,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(audit.router)
     # Added innermost first: headers wrap everything, so 413, 429 and 500 carry them.
+    app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     burst = settings.rate_burst or 2 * settings.rate_limit
     app.add_middleware(RateLimit, rate=settings.rate_limit, burst=burst)

@@ -59,6 +59,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/v1/incidents/{incident_id}/review"): RESPONDERS,
     ("POST", "/v1/incidents/{incident_id}/review/close"): RESPONDERS,
     ("GET", "/v1/incidents/{incident_id}/review.md"): READERS,
+    ("GET", "/v1/incidents/{incident_id}/export"): READERS,
     ("PUT", "/v1/systems/{system_id}"): ADMIN,
     ("PUT", "/v1/systems/{system_id}/models/{model}/versions/{version}"): ADMIN,
     ("GET", "/v1/systems"): READERS,

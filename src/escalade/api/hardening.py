@@ -5,6 +5,7 @@ the ingest path and see every response, including 413, 429 and 500."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -211,3 +212,83 @@ class BodyLimit:
 
     def _problem(self) -> dict[str, Any]:
         return {"error": "too_large", "message": f"request body over {self.limit} bytes"}
+
+
+class JsonGuard:
+    """422 for JSON bodies that parse but could never be stored: integers beyond
+    64 bits, NaN or Infinity, and text with lone UTF-16 surrogates ("\\ud800").
+    Without it they pass validation of free-form fields (`args`, `data`) and fail
+    at the database as a 500. Paths that parse their own bodies strictly (the
+    ingest path, with orjson) are left alone."""
+
+    def __init__(self, app: ASGIApp, skip: frozenset[str] = frozenset({"/v1/signals"})) -> None:
+        self.app = app
+        self.skip = skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH")
+            or scope["path"] in self.skip
+            or not _is_json(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = _unstorable(body)
+        if problem is not None:
+            await _respond(send, 422, {"error": "invalid_request", "message": f"(body): {problem}"})
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in bytes(value).lower()
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range for a JSON number")
+    return value
+
+
+def _unstorable(body: bytes) -> str | None:
+    """Why this JSON cannot be stored, or None (also for invalid JSON: the
+    route's own validation names the problem better)."""
+    try:
+        parsed = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except ValueError as exc:
+        return str(exc) if "JSON number" in str(exc) else None
+    try:
+        orjson.dumps(parsed)
+    except TypeError as exc:
+        if "64-bit" in str(exc):
+            return "integers must fit in 64 bits"
+        return "text must be valid Unicode (no lone surrogates)"
+    return None
