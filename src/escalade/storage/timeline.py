@@ -15,7 +15,6 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from escalade.domain.audit import GENESIS, Break, Entry, Head, entry_hash, verify_chain
 from escalade.domain.effects import Record
-from escalade.storage._upsert import insert_ignoring_duplicates
 from escalade.storage.schema import audit_heads, timeline
 
 
@@ -23,9 +22,10 @@ def append(conn: Connection, records: Sequence[Record]) -> None:
     if not records:
         return
     heads = _lock_heads(conn, sorted({r.incident_id for r in records}))
+    existing = set(heads)
     rows = []
     for r in records:
-        seq, prev = heads[r.incident_id]
+        seq, prev = heads.get(r.incident_id, (0, GENESIS))
         seq += 1
         digest = entry_hash(
             prev,
@@ -50,27 +50,29 @@ def append(conn: Connection, records: Sequence[Record]) -> None:
         )
         heads[r.incident_id] = (seq, digest)
     conn.execute(timeline.insert(), rows)
-    conn.execute(
-        update(audit_heads)
-        .where(audit_heads.c.incident_id == bindparam("key"))
-        .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")),
-        [{"key": i, "new_seq": s, "new_hash": h} for i, (s, h) in heads.items()],
-    )
+    moved = [
+        {"key": i, "new_seq": s, "new_hash": h} for i, (s, h) in heads.items() if i in existing
+    ]
+    if moved:
+        conn.execute(
+            update(audit_heads)
+            .where(audit_heads.c.incident_id == bindparam("key"))
+            .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")),
+            moved,
+        )
+    # A chain without a head is one this transaction starts (an incident or review
+    # it creates, invisible to other writers until commit). Should another writer
+    # start the same chain anyway, the primary key fails one of them: no fork.
+    started = [
+        {"incident_id": i, "seq": s, "hash": h} for i, (s, h) in heads.items() if i not in existing
+    ]
+    if started:
+        conn.execute(audit_heads.insert(), started)
 
 
 def _lock_heads(conn: Connection, incident_ids: list[str]) -> dict[str, tuple[int, str]]:
-    """The heads of these chains, locked (in a fixed order, so no deadlock) until commit."""
-    heads = _select_for_update(conn, incident_ids)
-    missing = [i for i in incident_ids if i not in heads]
-    if missing:
-        insert_ignoring_duplicates(
-            conn, audit_heads, [{"incident_id": i, "seq": 0, "hash": GENESIS} for i in missing]
-        )
-        heads.update(_select_for_update(conn, missing))
-    return heads
-
-
-def _select_for_update(conn: Connection, incident_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """The existing heads of these chains, locked until commit (in one fixed order,
+    so two writers never deadlock)."""
     rows = conn.execute(
         select(audit_heads.c.incident_id, audit_heads.c.seq, audit_heads.c.hash)
         .where(audit_heads.c.incident_id.in_(incident_ids))
