@@ -32,7 +32,10 @@ _TOKEN = click.option(
 
 
 def _settings(policy: str | None, db: str | None) -> Settings:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed ESCALADE_* number, named in the message
+        raise click.ClickException(str(exc)) from None
     if policy:
         settings = replace(settings, policy=Path(policy))
     if db:

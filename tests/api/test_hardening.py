@@ -181,3 +181,27 @@ def test_json_that_could_not_be_stored_is_a_422_before_any_handler(
     )
     assert response.status_code == 422, response.text
     assert problem in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ESCALADE_MAX_BODY_BYTES", "5MB"),
+        ("ESCALADE_RATE_LIMIT", "-1"),
+        ("ESCALADE_HSTS_MAX_AGE", "x"),
+    ],
+)
+def test_a_malformed_limit_is_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_limits_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "ESCALADE_MAX_BODY_BYTES": "1000",
+            "ESCALADE_RATE_LIMIT": "2.5",
+            "ESCALADE_RATE_BURST": "10",
+        }
+    )
+    assert (settings.max_body_bytes, settings.rate_limit, settings.rate_burst) == (1000, 2.5, 10.0)
