@@ -205,3 +205,16 @@ def test_limits_are_read_from_the_environment() -> None:
         }
     )
     assert (settings.max_body_bytes, settings.rate_limit, settings.rate_burst) == (1000, 2.5, 10.0)
+
+
+def test_error_bodies_do_not_echo_tokens_or_rejected_values(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client()
+    secret = "esk_do-not-echo-me"
+    assert (
+        secret
+        not in client.get("/v1/incidents", headers={"Authorization": f"Bearer {secret}"}).text
+    )
+    bad = client.post("/v1/tokens", json={"name": f"{secret} x", "scope": "admin"}, headers=ADMIN)
+    assert bad.status_code == 422 and secret not in bad.text
+    signal = client.post("/v1/signals", json={**LEAK, "value": secret}, headers=ADMIN)
+    assert signal.status_code == 422 and secret not in signal.text
