@@ -25,12 +25,19 @@ def _normal(value: Any) -> Any:
     PostgreSQL's JSONB gives integral numbers back as ints (`1e20` -> `10**20`),
     so integral floats are hashed as ints on both sides.
     """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # the common case first: concrete type checks are cheap, ABCs are not
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
         return {str(k): _normal(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_normal(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _normal(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else float(value)
     return value
 
 
