@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt clean bench docs
+.PHONY: install demo test lint fmt clean bench docs peers
+
+# Real peers the integration tests start: Alertmanager from Debian's package.
+ALERTMANAGER := /usr/bin/prometheus-alertmanager
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,8 +32,14 @@ fmt: $(STAMP)
 
 # The suite runs against SQLite and PostgreSQL; tests marked `postgres` skip when
 # PostgreSQL is unreachable unless ESCALADE_REQUIRE_POSTGRES=1 (set by .ci/run).
-test: lint
+test: lint peers
 	$(BIN)/pytest -q
+
+peers: $(ALERTMANAGER)
+
+$(ALERTMANAGER):
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info src/*.egg-info
@@ -43,6 +52,8 @@ bench: $(STAMP)
 	command -v prometheus-alertmanager >/dev/null || apt-get install -y prometheus-alertmanager
 	$(BIN)/python bench/ingest.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/serve.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/timers.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/listing.py --postgres $(BENCH_PG)
 
 docs: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m support.clidoc > docs/cli.md

@@ -168,3 +168,5 @@ def test_the_demo_runs_its_scenario_to_the_end(tmp_path: Path) -> None:
     assert "two signals, one incident" in out
     assert "rung.fired" in out and "incident.acknowledged by bob" in out
     assert out.count("rung.fired") == 2
+    assert "the agent gets: approve by alice, args {'order': 'A-1043', 'amount': 400}" in out
+    assert "a 30 EUR refund: approve (automatic" in out

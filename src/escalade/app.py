@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -16,11 +17,13 @@ from starlette.exceptions import HTTPException
 
 from escalade import __version__
 from escalade.api import (
+    ack,
     audit,
     command,
     governance,
     health,
     incidents,
+    integrations,
     messages,
     registry,
     reviews,
@@ -37,7 +40,9 @@ from escalade.api.hardening import (
 )
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
+from escalade.engine.acklinks import configured
 from escalade.engine.batcher import GroupCommitter
+from escalade.engine.inbound import Inbound
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
@@ -52,17 +57,26 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         admin_token=settings.admin_token,
         callback_secret=settings.callback_secret,
         callback_urls=settings.callback_urls,
+        ack_links=configured(settings.secret_key, settings.public_url, settings.ack_link_ttl),
     )
     committer = GroupCommitter(escalade.ingest)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
-    worker = Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake)
+    worker = Worker(
+        escalade.db,
+        lambda: escalade.policy,
+        escalade.clock,
+        senders,
+        escalade.wake,
+        ack_links=escalade.ack_links,
+    )
     thread: threading.Thread | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal thread
         await committer.start()
+        await anyio.to_thread.run_sync(escalade.record_policy, "startup")
         if settings.run_engine:
             thread = threading.Thread(target=worker.run, args=(stop,), name="escalade-worker")
             thread.start()
@@ -86,6 +100,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     )
     app.state.escalade = escalade
     app.state.committer = committer
+    app.state.inbound = Inbound(escalade, settings.integration_rate_limit)
     alive: Callable[[], bool] | None = (
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
     )
@@ -97,16 +112,12 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(registry.router)
     app.include_router(reviews.router)
+    app.include_router(integrations.router)
     app.include_router(health.router)
+    app.include_router(ack.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
-    # Added innermost first: headers wrap everything, so 413, 429 and 500 carry them.
-    app.add_middleware(JsonGuard)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    burst = settings.rate_burst or 2 * settings.rate_limit
-    app.add_middleware(RateLimit, rate=settings.rate_limit, burst=burst)
-    app.add_middleware(ErrorBarrier)
-    app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
+    _harden(app, settings)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
@@ -123,6 +134,17 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _harden(app: FastAPI, settings: Settings) -> None:
+    """The layers of api/hardening.py, added innermost first: the headers wrap
+    everything, so 413, 429 and 500 answers carry them too."""
+    app.add_middleware(JsonGuard)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    burst = settings.rate_burst or 2 * settings.rate_limit
+    app.add_middleware(RateLimit, rate=settings.rate_limit, burst=burst)
+    app.add_middleware(ErrorBarrier)
+    app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
 
 
 def _error_name(status: int) -> str:

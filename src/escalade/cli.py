@@ -124,6 +124,7 @@ def _build_app(settings: Settings) -> Any:
     def reload(*_: object) -> None:
         try:
             loaded = escalade.policies.reload()
+            escalade.record_policy("sighup")
             click.echo(f"escalade: policy reloaded ({loaded.digest[:12]})", err=True)
         except PolicyError as exc:
             for issue in exc.issues:
@@ -141,12 +142,14 @@ def _build_app(settings: Settings) -> Any:
 def worker(policy: str | None, db: str | None) -> None:
     """Run the engine only: timers, escalations, deliveries."""
     from escalade.channels.registry import Senders
+    from escalade.engine.acklinks import configured
     from escalade.engine.service import Escalade
     from escalade.engine.worker import Worker
 
     logs.configure()
     settings = _settings(policy, db)
     escalade = Escalade(settings.database_url, settings.policy)
+    links = configured(settings.secret_key, settings.public_url, settings.ack_link_ttl)
     stop = threading.Event()  # review callbacks are signed with ESCALADE_CALLBACK_SECRET
 
     def halt(*_: object) -> None:
@@ -156,7 +159,14 @@ def worker(policy: str | None, db: str | None) -> None:
     signals_.signal(signals_.SIGTERM, halt)
     signals_.signal(signals_.SIGINT, halt)
     senders = Senders(callback_secret=settings.callback_secret)
-    Worker(escalade.db, lambda: escalade.policy, escalade.clock, senders, escalade.wake).run(stop)
+    Worker(
+        escalade.db,
+        lambda: escalade.policy,
+        escalade.clock,
+        senders,
+        escalade.wake,
+        ack_links=links,
+    ).run(stop)
     senders.close()
     escalade.close()
 
@@ -308,8 +318,122 @@ def audit_verify(db: str | None, incident: str | None, as_json: bool) -> None:
 
 
 @main.group()
+def integrations() -> None:
+    """Integration keys for PagerDuty, Alertmanager, Grafana, Evidently, webhooks."""
+
+
+@integrations.command("create")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["pagerduty", "alertmanager", "grafana", "evidently", "webhook"]),
+)
+@click.option("--name", required=True, help="What the integration is (shown on incidents).")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Webhook only: a YAML or JSON file mapping the body to a signal.",
+)
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_create(kind: str, name: str, mapping: Path | None, db: str | None) -> None:
+    """Create an integration and print its key once."""
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from escalade.engine.inbound import create_integration
+    from escalade.storage.database import connect
+
+    spec = yaml.safe_load(mapping.read_text()) if mapping is not None else None
+    engine = connect(_settings(None, db).database_url)
+    try:
+        shown, key = create_integration(engine, name, kind, spec, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"integration {shown['id']} ({kind}) created. Key (shown once, store it safely):")
+    click.echo(key)
+
+
+@integrations.command("list")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_list(db: str | None) -> None:
+    """List integrations (never their keys)."""
+    from escalade.engine.inbound import list_integrations
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    found = list_integrations(engine)
+    engine.dispose()
+    for i in found:
+        state = f"revoked {i['revoked_at']}" if i["revoked_at"] else "live"
+        used = i["last_used_at"] or "never used"
+        click.echo(f"{i['id']}  {i['kind']:<12} {i['name']}  ({state}; {used})")
+
+
+@integrations.command("revoke")
+@click.argument("integration_id")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def integrations_revoke(integration_id: str, db: str | None) -> None:
+    """Revoke an integration: its key stops working (within seconds on running servers)."""
+    from datetime import UTC, datetime
+
+    from escalade.engine.inbound import revoke_integration
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    done = revoke_integration(engine, integration_id, datetime.now(UTC))
+    engine.dispose()
+    if not done:
+        raise click.ClickException(f"no live integration {integration_id!r}")
+    click.echo(f"revoked {integration_id}")
+
+
+@main.group()
 def policy() -> None:
-    """Check policies."""
+    """Check policies, and see the history of the ones that went live."""
+
+
+@policy.command("history")
+@click.option("--limit", type=int, default=20, show_default=True)
+@_URL
+@_TOKEN
+def policy_history_(limit: int, url: str, token: str | None) -> None:
+    """The policies that went live on the server, newest first."""
+    versions = _with_client(url, token, lambda c: c.policy_versions(limit))
+    for v in versions:
+        click.echo(
+            f"v{v['version']:<4} {v['digest'][:12]}  {v['activated_at'][:19]}  "
+            f"{v['author']:<16} +{v['added']} -{v['removed']}"
+        )
+
+
+@policy.command("diff")
+@click.argument("older", required=False)
+@click.argument("newer", required=False)
+@_URL
+@_TOKEN
+def policy_diff(older: str | None, newer: str | None, url: str, token: str | None) -> None:
+    """What changed between two policies. Each side is a version on the server (number,
+    digest prefix, `current`) or a local policy file or directory. No arguments: the
+    last change that went live; one: from OLDER to the running policy."""
+    from escalade.domain.policy_history import diff
+    from escalade.engine.policies import read_sources
+
+    if older is None:
+        current = _with_client(url, token, lambda c: c.policy_version("current"))
+        click.echo(current["diff"], nl=False)
+        return
+
+    def sources(ref: str) -> list[tuple[str, str]]:
+        if Path(ref).exists():
+            return read_sources(Path(ref))
+        found = _with_client(url, token, lambda c: c.policy_version(ref))
+        return [(name, text) for name, text in found["sources"]]
+
+    left, right = sources(older), sources(newer or "current")
+    click.echo(diff(left, right, label_before=older, label_after=newer or "current"), nl=False)
 
 
 @policy.command("check")
@@ -512,6 +636,18 @@ def signal_send(
         if val is not None:
             body[key] = val
     _client_call(url, token, lambda c: c.send_signals(body))
+
+
+def _with_client(url: str, token: str | None, call: Any) -> Any:
+    """The result of `call(client)`, or exit 1 with the server's error."""
+    from escalade.sdk import EscaladeClient, EscaladeError
+
+    with EscaladeClient(url, token) as client:
+        try:
+            return call(client)
+        except EscaladeError as exc:
+            click.echo(f"escalade: {exc}", err=True)
+            sys.exit(1)
 
 
 def _client_call(url: str, token: str | None, call: Any) -> None:

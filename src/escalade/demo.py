@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from escalade.sdk import EscaladeClient
+from escalade.sdk import Decision, EscaladeClient
 
 POLICY = Path("examples/policies/demo.yaml")
 
@@ -43,6 +45,42 @@ def _timeline(client: EscaladeClient, incident_id: str) -> None:
             continue
         actor = f" by {entry['actor']}" if entry["actor"] else ""
         click.echo(f"   {entry['at'][11:19]}  {entry['kind']}{actor}")
+
+
+def _human_review(client: EscaladeClient) -> None:
+    _say("A support agent asks before refunding 900 EUR: the on-call team reviews it")
+    answers: list[Decision] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            client.review("issue_refund", {"order": "A-1043", "amount": 900}, risk=0.6)
+        )
+    )
+    waiting.start()
+    pending: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while not pending and time.monotonic() < deadline:
+        pending = client.reviews(status="pending")
+        time.sleep(0.2)
+    if not pending:
+        click.echo("   (the review did not arrive)")
+        waiting.join()
+        return
+    _say("Alice approves a smaller refund, with a comment")
+    client.decide(
+        pending[0]["id"],
+        True,
+        args={"order": "A-1043", "amount": 400},
+        comment="goodwill cap",
+        by="alice",
+    )
+    waiting.join()
+    decision = answers[0]
+    click.echo(
+        f"   the agent gets: {decision.outcome} by {', '.join(decision.by)}, "
+        f"args {decision.args}, valid until {decision.expires_at:%H:%M:%S} UTC"
+    )
+    small = client.review("issue_refund", {"order": "A-1044", "amount": 30})
+    click.echo(f"   a 30 EUR refund: {small.outcome} ({small.reason}, nobody was asked)")
 
 
 @click.command()
@@ -102,6 +140,7 @@ def main(port: int, workdir: str, once: bool) -> None:
         time.sleep(1)
         _say(f"Timeline of {leak}")
         _timeline(client, leak)
+        _human_review(client)
         _say("Try it yourself")
         click.echo(f"   curl -H 'Authorization: Bearer {token}' {url}/v1/incidents")
         click.echo(f"   curl -H 'Authorization: Bearer {token}' {url}/v1/incidents/{leak}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from escalade.domain.durations import Duration
 from escalade.storage.database import DEFAULT_URL
 
 N = TypeVar("N", int, float)
@@ -27,6 +29,10 @@ class Settings:
     rate_limit: float = 0.0  # requests per second per token (or address); 0 = no limit
     rate_burst: float = 0.0  # bucket size; 0 = twice the rate
     hsts_max_age: int = 31_536_000  # Strict-Transport-Security max-age; 0 = not sent
+    secret_key: str | None = None  # signs acknowledge links
+    public_url: str | None = None  # where people reach this server (links in messages)
+    ack_link_ttl: timedelta = timedelta(hours=24)
+    integration_rate_limit: int = 120  # events a minute per integration key (PagerDuty's)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -38,6 +44,11 @@ class Settings:
             port=int(env.get("ESCALADE_PORT", "8080")),
             admin_token=env.get("ESCALADE_ADMIN_TOKEN") or None,
             callback_secret=env.get("ESCALADE_CALLBACK_SECRET") or None,
+            secret_key=env.get("ESCALADE_SECRET_KEY") or None,
+            public_url=env.get("ESCALADE_PUBLIC_URL") or None,
+            ack_link_ttl=_duration(
+                "ESCALADE_ACK_LINK_TTL", env.get("ESCALADE_ACK_LINK_TTL", "24h")
+            ),
             callback_urls=tuple(
                 u.strip() for u in env.get("ESCALADE_CALLBACK_URLS", "").split(",") if u.strip()
             ),
@@ -45,6 +56,7 @@ class Settings:
             rate_limit=_number(env, "ESCALADE_RATE_LIMIT", 0.0, float),
             rate_burst=_number(env, "ESCALADE_RATE_BURST", 0.0, float),
             hsts_max_age=_number(env, "ESCALADE_HSTS_MAX_AGE", 31_536_000, int),
+            integration_rate_limit=int(env.get("ESCALADE_INTEGRATION_RATE_LIMIT", "120")),
         )
 
 
@@ -58,4 +70,14 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
         raise ValueError(f"{name}: expected a {kind.__name__}, got {raw!r}") from None
     if value < 0:
         raise ValueError(f"{name}: must not be negative, got {raw!r}")
+    return value
+
+
+def _duration(name: str, text: str) -> timedelta:
+    try:
+        value = Duration.parse(text).as_timedelta()
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    if value <= timedelta(0):
+        raise ValueError(f"{name}: must be longer than 0s")
     return value

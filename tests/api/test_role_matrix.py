@@ -26,6 +26,9 @@ ADMIN = "admin"
 READERS = "admin, responder, viewer"
 RESPONDERS = "admin, responder"
 SENDERS = "admin, responder, ingest"
+# Routes with a credential of their own (an integration key, a signed acknowledge
+# link): no API token of any scope opens them, and no token at all is refused too.
+OWN_KEY = "own key only"
 
 # (method, path) -> who may call it: "public" (no token), or the roles that may.
 MATRIX: dict[tuple[str, str], str] = {
@@ -78,6 +81,19 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/v1/tokens"): ADMIN,
     ("DELETE", "/v1/tokens/{token_id}"): ADMIN,
     ("GET", "/v1/audit/verify"): ADMIN,
+    ("POST", "/v1/integrations"): ADMIN,
+    ("GET", "/v1/integrations"): ADMIN,
+    ("DELETE", "/v1/integrations/{integration_id}"): ADMIN,
+    ("POST", "/v2/enqueue"): OWN_KEY,
+    ("POST", "/v1/integrations/alertmanager"): OWN_KEY,
+    ("POST", "/v1/integrations/grafana"): OWN_KEY,
+    ("POST", "/v1/integrations/evidently"): OWN_KEY,
+    ("POST", "/v1/integrations/webhook"): OWN_KEY,
+    ("GET", "/v1/metrics/learning"): READERS,
+    ("GET", "/v1/policy/versions"): READERS,
+    ("GET", "/v1/policy/versions/{ref}"): READERS,
+    ("GET", "/v1/ack/{token}"): OWN_KEY,
+    ("POST", "/v1/ack/{token}"): OWN_KEY,
 }
 
 
@@ -131,6 +147,11 @@ def test_each_role_gets_exactly_what_the_matrix_says(
     status, _ = _call(app_client, method, path, None)
     if who == PUBLIC:
         assert status not in (401, 403)
+        return
+    if who == OWN_KEY:
+        for token in (None, *(f"{role}-token" for role in ROLES)):
+            status, _ = _call(app_client, method, path, token)
+            assert 400 <= status < 500, f"{method} {path} with {token} answered {status}"
         return
     assert status == 401, f"{method} {path} without a token answered {status}"
     allowed = {r.strip() for r in who.split(",")}

@@ -50,6 +50,21 @@ def test_signals_of_one_group_join_within_the_window_and_open_a_new_one_after(
     assert shown is not None and shown["signal_count"] == 3
 
 
+def test_a_dedup_key_joins_its_open_incident_whatever_the_window(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    keyed = {**LEAK, "dedup_key": "alert-7"}
+    [first] = send(service, keyed)
+    clock.advance(hours=5)  # far past the 30-minute grouping window
+    [later] = send(service, keyed)
+    assert later.incident_id == first.incident_id
+    assert first.incident_id
+    service.resolve(first.incident_id, "alice")
+    [after] = send(service, keyed)
+    assert after.incident_id != first.incident_id
+
+
 def test_other_groups_open_their_own_incidents(harness: Harness, clock: FakeClock) -> None:
     service = harness.service()
     a, b = send(service, LEAK, {**LEAK, "subject": {"model": "other"}})

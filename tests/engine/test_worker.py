@@ -85,7 +85,7 @@ def test_failed_delivery_is_retried_with_backoff_and_every_attempt_is_on_the_tim
     assert attempts == ["delivery.retrying", "delivery.retrying", "delivery.sent"]
 
 
-def test_permanent_failure_is_recorded_not_retried(
+def test_permanent_failure_is_recorded_not_retried_and_the_ladder_climbs(
     harness: Harness, clock: FakeClock, sink: Sink
 ) -> None:
     service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
@@ -95,11 +95,13 @@ def test_permanent_failure_is_recorded_not_retried(
     worker.run_once()
     clock.advance(minutes=1)
     worker.deliver_due(clock.now())
-    assert [k for k in kinds(service, incident_id) if k.startswith("delivery.")] == [
-        "delivery.failed"
-    ]
+    entries = kinds(service, incident_id)
+    assert next(k for k in entries if k.startswith("delivery.")) == "delivery.failed"
+    # Nobody on rung 1 was reached: the contact is recorded and the ladder climbs now.
+    assert entries.index("contact.unreachable") < entries.index("incident.escalated")
     with service.db.connect() as conn:
-        assert conn.execute(select(deliveries.c.status)).scalar_one() == "failed"
+        statuses = dict(conn.execute(select(deliveries.c.id, deliveries.c.status)).all())
+    assert statuses[f"{incident_id}/1/alice/hook"] == "failed"
 
 
 def test_two_workers_racing_fire_each_timer_once(

@@ -23,7 +23,7 @@ from escalade.sdk import (
     args_hash,
     verify_signature,
 )
-from support.server import ServerProcess, free_port
+from support.server import TOKEN, ServerProcess, free_port
 from support.sink import Sink
 
 pytestmark = pytest.mark.process
@@ -311,7 +311,9 @@ def test_sdk_async_decorator(reviews: Review) -> None:
             await asyncio.to_thread(reviews.decide, review_id, "alice", "approve")
             denied = asyncio.create_task(refund("o-2", 60))
             other = await asyncio.to_thread(reviews.pending, "issue_refund")
-            await asyncio.to_thread(reviews.decide, other, "bob", "reject")
+            async with AsyncEscaladeClient(reviews.server.url, TOKEN) as admin:
+                answered = await admin.decide(other, False, comment="no", by="bob")
+            assert answered["decision"]["by"] == ["bob"]
             return await approved, await asyncio.gather(denied, return_exceptions=True)
 
     amount, [error] = asyncio.run(scenario())

@@ -23,10 +23,18 @@ class Harness:
         self._services: list[Escalade] = []
         self._senders: list[Senders] = []
 
-    def service(self, *, text: str = BASE, env: dict[str, str] | None = None) -> Escalade:
+    def service(
+        self, *, text: str = BASE, env: dict[str, str] | None = None, ack_links: Any = None
+    ) -> Escalade:
         path = self.tmp_path / "policy.yaml"
         path.write_text(text)
-        service = Escalade(self.database_url, path, clock=self.clock, env={**ENV, **(env or {})})
+        service = Escalade(
+            self.database_url,
+            path,
+            clock=self.clock,
+            env={**ENV, **(env or {})},
+            ack_links=ack_links,
+        )
         self._services.append(service)
         upgrade(service.db)
         return service
@@ -34,7 +42,14 @@ class Harness:
     def worker(self, service: Escalade) -> Worker:
         senders = Senders()
         self._senders.append(senders)
-        return Worker(service.db, lambda: service.policy, service.clock, senders, threading.Event())
+        return Worker(
+            service.db,
+            lambda: service.policy,
+            service.clock,
+            senders,
+            threading.Event(),
+            ack_links=service.ack_links,
+        )
 
     def close(self) -> None:
         for senders in self._senders:

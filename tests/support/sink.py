@@ -34,6 +34,8 @@ class Sink:
     # status codes to answer first on one path only; refused requests land in `refused`
     fail_path: dict[str, list[int]] = field(default_factory=dict)
     refused: list[Received] = field(default_factory=list)
+    fail_headers: dict[str, str] = field(default_factory=dict)  # sent with refusals (Retry-After)
+    stall_next: list[float] = field(default_factory=list)  # seconds to hang before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
 
@@ -75,6 +77,16 @@ def start_sink() -> Sink:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             with sink.lock:
+                stall = sink.stall_next.pop(0) if sink.stall_next else 0.0
+            if stall:  # plays a receiver that hangs until the sender gives up
+                time.sleep(stall)
+                with sink.lock:
+                    sink.refused.append(
+                        Received(self.path, dict(self.headers.items()), body, time.time())
+                    )
+                self.close_connection = True
+                return
+            with sink.lock:
                 on_path = sink.fail_path.get(self.path)
                 if on_path:
                     status = on_path.pop(0)
@@ -86,10 +98,16 @@ def start_sink() -> Sink:
                     sink.arrived.notify_all()
                 else:
                     sink.refused.append(request)
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+            try:
+                self.send_response(status)
+                if status != 200:
+                    for name, value in sink.fail_headers.items():
+                        self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                return
 
         def log_message(self, *args: Any) -> None:
             return None

@@ -50,6 +50,7 @@ class ItemBody(ActorBody):
 class CloseItemBody(ActorBody):
     state: Literal["done", "cancelled"]
     note: str | None = Field(default=None, max_length=5000)
+    policy_version: str | None = Field(default=None, max_length=64)  # resolved by this change
 
 
 @router.post("/v1/incidents/{incident_id}/roles")
@@ -133,10 +134,13 @@ async def close_action_item(
     request: Request,
     principal: Responder,
 ) -> Response:
-    """Close an action item as done or cancelled."""
+    """Close an action item as done or cancelled; `policy_version` (a version number
+    or digest prefix) marks it as resolved by that policy change."""
     return await run_as(
         request,
         principal,
         body.by,
-        lambda e, who: e.close_action_item(incident_id, item_id, body.state, who, body.note),
+        lambda e, who: e.close_action_item(
+            incident_id, item_id, body.state, who, body.note, policy_version=body.policy_version
+        ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,6 +18,7 @@ from escalade.api.auth import requires, service
 from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
 from escalade.domain.metrics import prometheus, to_csv_rows
+from escalade.domain.policy_history import changed_lines
 from escalade.domain.policy_loader import PolicyError
 from escalade.engine.service import Principal
 from escalade.storage import deliveries, incidents, timers
@@ -111,6 +112,17 @@ async def incident_metrics(
     )
 
 
+@router.get("/v1/metrics/learning", tags=["metrics"])
+async def learning_metrics(
+    request: Request,
+    _: Annotated[Principal, Depends(requires("viewer"))],
+    since: datetime | None = None,
+) -> Response:
+    """Policy updates following incidents (see docs/learning.md)."""
+    found = await anyio.to_thread.run_sync(service(request).learning_metrics, since)
+    return JSONResponse(found)
+
+
 @router.get("/v1/policy", tags=["policy"])
 async def show_policy(
     request: Request, _: Annotated[Principal, Depends(requires("viewer"))]
@@ -119,14 +131,44 @@ async def show_policy(
     return JSONResponse({"source": loaded.source, "digest": loaded.digest})
 
 
+@router.get("/v1/policy/versions", tags=["policy"])
+async def policy_versions(
+    request: Request,
+    _: Annotated[Principal, Depends(requires("viewer"))],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Response:
+    """Every policy that went live, newest first (without their files)."""
+    found = await anyio.to_thread.run_sync(service(request).policy_history, limit)
+    return JSONResponse({"versions": [_summary(v) for v in found]})
+
+
+@router.get("/v1/policy/versions/{ref}", tags=["policy"])
+async def policy_version(
+    ref: str, request: Request, _: Annotated[Principal, Depends(requires("viewer"))]
+) -> Response:
+    """One version (number, digest prefix or `current`) with its files and its diff."""
+    found = await anyio.to_thread.run_sync(service(request).policy_version, ref)
+    if found is None:
+        return problem(404, "not_found", f"no policy version {ref!r}")
+    return JSONResponse({**_summary(found), "sources": found["sources"], "diff": found["diff"]})
+
+
+def _summary(version: dict[str, Any]) -> dict[str, Any]:
+    added, removed = changed_lines(version["diff"])
+    keep = ("version", "digest", "previous", "activated_at", "author")
+    return {**{k: version[k] for k in keep}, "added": added, "removed": removed}
+
+
 @router.post("/v1/policy/reload", tags=["policy"])
 async def reload_policy(
-    request: Request, _: Annotated[Principal, Depends(requires("admin"))]
+    request: Request, principal: Annotated[Principal, Depends(requires("admin"))]
 ) -> Response:
-    """Load the policy file again. A broken file is reported and the old policy stays."""
+    """Load the policy file again. A broken file is reported and the old policy stays;
+    a policy that goes live is stored as a version, with its author."""
     escalade = service(request)
     try:
         loaded = await anyio.to_thread.run_sync(escalade.policies.reload)
+        await anyio.to_thread.run_sync(escalade.record_policy, principal.name)
     except PolicyError as exc:
         return problem(
             422,

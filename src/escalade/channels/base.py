@@ -19,6 +19,7 @@ class Message:
     subject: str
     text: str
     data: dict[str, Any] = field(default_factory=dict)
+    ack_url: str | None = None  # a signed, expiring acknowledge link (docs/channels.md)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,33 +6,31 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from escalade.channels.base import Failed, Message, Result, Sender
+from escalade.channels.base import Sender
 from escalade.channels.callback import CallbackSender
 from escalade.channels.console import ConsoleSender
+from escalade.channels.email import EmailSender
+from escalade.channels.http import DEFAULT_TIMEOUT
+from escalade.channels.pagerduty import PagerDutySender
+from escalade.channels.slack import SlackSender
+from escalade.channels.teams import TeamsSender
 from escalade.channels.webhook import WebhookSender
 from escalade.domain.policy import Channel, Policy
 
 
-class UnsupportedSender:
-    """A channel type this build cannot deliver to: every attempt fails visibly."""
-
-    def __init__(self, kind: str) -> None:
-        self._kind = kind
-
-    def send(self, message: Message) -> Result:
-        return Failed(f"channel type {self._kind!r} cannot deliver yet in this version")
-
-    def close(self) -> None:
-        return None
-
-
 def build(channel: Channel, console: TextIO | None = None) -> Sender:
+    timeout = float(channel.timeout.seconds) if channel.timeout else DEFAULT_TIMEOUT
     if channel.type == "console":
         return ConsoleSender(console)
     if channel.type == "webhook":
-        timeout = channel.timeout.seconds if channel.timeout else 5.0
-        return WebhookSender(channel.url, channel.secret, timeout=float(timeout))
-    return UnsupportedSender(channel.type)
+        return WebhookSender(channel.url, channel.secret, timeout=timeout)
+    if channel.type == "email":
+        return EmailSender(channel, timeout=timeout)
+    if channel.type == "slack":
+        return SlackSender(channel.url, timeout=timeout)
+    if channel.type == "teams":
+        return TeamsSender(channel.url, timeout=timeout)
+    return PagerDutySender(channel.url, channel.routing_key, timeout=timeout)
 
 
 class Senders:

@@ -1,25 +1,33 @@
-"""The webhook channel: a signed JSON POST per notification."""
+"""The webhook channel: a signed JSON POST per notification (docs/channels.md)."""
 
 from __future__ import annotations
 
 import time
 
-import httpx
 import orjson
 
-from escalade.channels.base import Failed, Message, Result, Retry, Sent
+from escalade.channels.base import Message, Result
+from escalade.channels.http import DEFAULT_TIMEOUT, JsonPoster
 from escalade.channels.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
-_RETRYABLE = {408, 425, 429}
+
+def signed_headers(secret: str | None, delivery_id: str, body: bytes) -> dict[str, str]:
+    """Delivery id and timestamp headers, and the signature when there is a secret."""
+    timestamp = int(time.time())
+    headers = {DELIVERY_HEADER: delivery_id, TIMESTAMP_HEADER: str(timestamp)}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
+    return headers
 
 
 class WebhookSender:
-    def __init__(self, url: str, secret: str | None, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, secret: str | None, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._url = url
         self._secret = secret
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._http = JsonPoster(timeout)
 
     def body(self, message: Message) -> bytes:
+        links = {"ack": message.ack_url} if message.ack_url else {}
         return orjson.dumps(
             {
                 "type": "escalade.notification",
@@ -29,43 +37,15 @@ class WebhookSender:
                 "recipient": {"person": message.person, "target": message.target},
                 "subject": message.subject,
                 "text": message.text,
+                "links": links,
                 **message.data,
             }
         )
 
     def send(self, message: Message) -> Result:
         body = self.body(message)
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Escalade",
-            DELIVERY_HEADER: message.delivery_id,
-            TIMESTAMP_HEADER: str(timestamp),
-        }
-        if self._secret:
-            headers[SIGNATURE_HEADER] = sign(self._secret, timestamp, body)
-        try:
-            response = self._client.post(self._url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return Retry("timed out")
-        except httpx.HTTPError as exc:
-            return Retry(f"{type(exc).__name__}: {exc}")
-        code = response.status_code
-        if 200 <= code < 300:
-            return Sent(f"HTTP {code}")
-        if code >= 500 or code in _RETRYABLE:
-            return Retry(f"HTTP {code}", _retry_after(response))
-        return Failed(f"HTTP {code}")
+        headers = signed_headers(self._secret, message.delivery_id, body)
+        return self._http.post(self._url, body, headers)
 
     def close(self) -> None:
-        self._client.close()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+        self._http.close()

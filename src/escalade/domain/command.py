@@ -93,6 +93,7 @@ class CloseActionItem:
     state: ItemState
     by: str
     note: str | None = None
+    policy_version: str | None = None  # done by this policy change (its digest)
 
 
 _DAY = timedelta(days=1)
@@ -294,6 +295,8 @@ def _close_item(incident: Incident, event: CloseActionItem, now: datetime) -> Re
         )
     if event.state is ItemState.OPEN:
         raise CommandRefused("item_open", "close an item as done or cancelled")
+    if event.policy_version is not None and event.state is not ItemState.DONE:
+        raise CommandRefused("item_cancelled", "only a done item is resolved by a policy change")
     items = tuple(
         {
             **i,
@@ -301,6 +304,7 @@ def _close_item(incident: Incident, event: CloseActionItem, now: datetime) -> Re
             "closed_at": now.isoformat(),
             "closed_by": event.by,
             "note": event.note,
+            "policy_version": event.policy_version,
         }
         if i is item
         else i
@@ -311,7 +315,12 @@ def _close_item(incident: Incident, event: CloseActionItem, now: datetime) -> Re
         now,
         f"action_item.{event.state.value}",
         actor=event.by,
-        data={"id": event.item_id, "title": item["title"], "note": event.note},
+        data={
+            "id": event.item_id,
+            "title": item["title"],
+            "note": event.note,
+            "policy_version": event.policy_version,
+        },
     )
     return incident.evolve(action_items=items), [record]
 

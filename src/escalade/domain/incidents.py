@@ -118,6 +118,7 @@ class Incident:
     action_items: tuple[dict[str, Any], ...] = ()
     messages: tuple[dict[str, Any], ...] = ()  # domain/communications.py
     review: dict[str, Any] = field(default_factory=dict)  # domain/postmortem.py
+    policy_version: str | None = None  # digest of the policy the incident opened under
     version: int = 1
 
     def evolve(self, **changes: Any) -> Incident:
@@ -155,6 +156,7 @@ class Incident:
             "action_items": list(self.action_items),
             "messages": list(self.messages),
             "review": self.review,
+            "policy_version": self.policy_version,
             "ladder": {
                 "id": self.ladder.ladder,
                 "rung": self.ladder.rung + 1,

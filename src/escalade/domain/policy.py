@@ -63,6 +63,7 @@ from escalade.domain.policy_people import (
     SmtpSettings,
     Team,
     TeamsChannel,
+    Throttle,
     WebhookChannel,
 )
 from escalade.domain.policy_references import ReferenceProblem, reference_problems
@@ -135,6 +136,7 @@ __all__ = [
     "Team",
     "TeamsChannel",
     "Template",
+    "Throttle",
     "Tier",
     "TimeZoneName",
     "WebhookChannel",

@@ -57,15 +57,30 @@ class Schedule(PolicyModel):
     overrides: tuple[Override, ...] = ()
 
 
-class ConsoleChannel(PolicyModel):
+class Throttle(PolicyModel):
+    """At most `max` messages to one contact (person or room) per `per`; the rest wait."""
+
+    max: int = Field(ge=1)
+    per: CalendarDuration
+
+
+class ChannelOptions(PolicyModel):
+    """Delivery options every channel type takes (docs/channels.md)."""
+
+    timeout: CalendarDuration | None = None  # per attempt; 5s when unset
+    attempts: int = Field(default=12, ge=1, le=50)  # tries before the fallback takes over
+    throttle: Throttle | None = None
+    fallback: str | None = None  # channel id that gets the message when this one fails
+
+
+class ConsoleChannel(ChannelOptions):
     type: Literal["console"]
 
 
-class WebhookChannel(PolicyModel):
+class WebhookChannel(ChannelOptions):
     type: Literal["webhook"]
     url: str
     secret: str | None = None
-    timeout: CalendarDuration | None = None
 
 
 class SmtpSettings(PolicyModel):
@@ -74,25 +89,27 @@ class SmtpSettings(PolicyModel):
     starttls: bool = False
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # a private CA to trust for STARTTLS (PEM)
 
 
-class EmailChannel(PolicyModel):
+class EmailChannel(ChannelOptions):
     type: Literal["email"]
     smtp: SmtpSettings
     from_: str = Field(alias="from")
+    to: str | None = None  # for `channel:ID` targets (a list address); people use their email
 
 
-class SlackChannel(PolicyModel):
+class SlackChannel(ChannelOptions):
     type: Literal["slack"]
     url: str
 
 
-class TeamsChannel(PolicyModel):
+class TeamsChannel(ChannelOptions):
     type: Literal["teams"]
     url: str
 
 
-class PagerDutyChannel(PolicyModel):
+class PagerDutyChannel(ChannelOptions):
     type: Literal["pagerduty"]
     url: str = "https://events.pagerduty.com/v2/enqueue"
     routing_key: str

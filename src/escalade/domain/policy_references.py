@@ -76,6 +76,9 @@ def _uses(policy: Policy) -> Iterator[_Use]:
     """Every name the policy mentions: (where, what kind of thing, the name)."""
     for pid, person in policy.people.items():
         yield from _each(("people", pid, "contacts"), "channel", person.contacts)
+    for cid, channel in policy.channels.items():
+        if channel.fallback is not None:
+            yield ("channels", cid, "fallback"), "channel", channel.fallback
     for tid, team in policy.teams.items():
         yield from _each(("teams", tid, "members"), "person", team.members)
     for sid, schedule in policy.schedules.items():

@@ -94,6 +94,11 @@ def observe(
     return due <= now, (WindowState(since, state.hits), None if due <= now else due)
 
 
+def dedup_group(dedup_key: str) -> str:
+    """The group key of signals sent with `dedup_key`."""
+    return f"dedup:{dedup_key}"
+
+
 def group_key(rule_id: str | None, fields: tuple[str, ...], signal: Signal) -> str:
     """The key that makes signals join one incident.
 
@@ -101,7 +106,7 @@ def group_key(rule_id: str | None, fields: tuple[str, ...], signal: Signal) -> s
     neither, signals of one kind about one subject group together.
     """
     if signal.dedup_key:
-        return f"dedup:{signal.dedup_key}"
+        return dedup_group(signal.dedup_key)
     paths = fields or ("kind", "subject.system", "subject.model")
     parts = ",".join(f"{p}={signal.field_value(p) or ''}" for p in paths)
     return f"{rule_id or 'default'}:{parts}"

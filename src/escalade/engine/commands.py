@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from escalade.domain.escalation import Event, apply
 from escalade.domain.incidents import Incident
 from escalade.engine.effects import persist
+from escalade.engine.forwarding import pagerduty_follow_ups
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import incidents
 
@@ -42,5 +43,6 @@ def act(db: Engine, loaded: LoadedPolicy, incident_id: str, event: Event, now: d
             return Acted(incident, changed=False, due_now=False)
         if outcome.incident is not incident:
             incidents.save(conn, [(outcome.incident, incident.version)])
-        due = persist(conn, outcome.effects, now)
+        follow_ups = pagerduty_follow_ups(conn, loaded.policy, outcome.effects)
+        due = persist(conn, [*outcome.effects, *follow_ups], now)
         return Acted(outcome.incident, changed=True, due_now=due)

@@ -10,7 +10,7 @@ commit), so a burst costs one fsync, not one per signal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,13 +98,17 @@ class _Batch:
         policy = self.loaded.policy
         window = policy.grouping.window.as_timedelta()
         incident = self.open_now.get(route.group_key)
-        if incident is not None and _joins(incident, self.now, window):
+        # A client's dedup_key names the alert: it joins its open incident however
+        # long ago the last signal came (PagerDuty's semantics), until resolved.
+        if incident is not None and (signal.dedup_key or _joins(incident, self.now, window)):
             outcome: Outcome = apply(policy, incident, SignalArrived(signal), self.now)
         else:
             incident_id = new_id("inc", self.now)
             outcome = open_incident(
                 policy, route, signal, incident_id, self.now, self.loaded.catalogue
             )
+            opened = replace(outcome.incident, policy_version=self.loaded.digest)
+            outcome = replace(outcome, incident=opened)
             self.new_ids.add(incident_id)
         self.open_now[route.group_key] = outcome.incident
         self.current[outcome.incident.id] = outcome.incident

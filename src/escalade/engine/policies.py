@@ -33,6 +33,7 @@ class LoadedPolicy:
     source: str
     digest: str
     catalogue: Mapping[str, Regime] = field(default_factory=regime_catalogue)
+    files: tuple[tuple[str, str], ...] = ()  # (name, text) of each policy file
 
 
 def read_sources(path: Path) -> list[tuple[str, str]]:
@@ -65,7 +66,7 @@ def load(path: Path, env: Mapping[str, str] | None = None) -> LoadedPolicy:
         file, line, column = locate("holidays")
         raise PolicyError((PolicyIssue(file, line, column, "holidays", str(exc)),)) from exc
     digest = hashlib.sha256("\0".join(text for _, text in sources).encode()).hexdigest()
-    return LoadedPolicy(policy, RuleBook(policy), str(path), digest)
+    return LoadedPolicy(policy, RuleBook(policy), str(path), digest, files=tuple(sources))
 
 
 class PolicyStore:

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from escalade.domain import learnings, metrics, postmortem
+from escalade.domain import learnings, metrics, policy_history, postmortem
+from escalade.domain.ack_links import AckGrant
 from escalade.domain.command import (
     AddActionItem,
     AssignRole,
@@ -38,11 +39,12 @@ from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
 from escalade.domain.reviews import Review, ReviewRequestIn, ReviewStats, review_stats
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest, reviews
+from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
-from escalade.storage import incidents, registry, signals, timeline, tokens
+from escalade.storage import incidents, policy_versions, registry, signals, timeline, tokens
 from escalade.storage import reviews as review_store
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
@@ -84,6 +86,7 @@ class Escalade:
         env: Mapping[str, str] | None = None,
         callback_secret: str | None = None,
         callback_urls: Sequence[str] = (),
+        ack_links: AckLinks | None = None,
     ) -> None:
         self.database_url = database_url
         self.db: Engine = connect(database_url)
@@ -94,6 +97,7 @@ class Escalade:
         self._admin_token = admin_token
         self.callback_secret = callback_secret
         self.callback_urls = tuple(callback_urls)
+        self.ack_links = ack_links
         self._token_cache: dict[str, tuple[float, Principal | None]] = {}
         self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
 
@@ -134,6 +138,19 @@ class Escalade:
 
     def escalate(self, incident_id: str, by: str, note: str | None = None) -> commands.Acted:
         return self.act(incident_id, Escalate(by, note))
+
+    def ack_grant(self, token: str) -> AckGrant:
+        """What an acknowledge link allows: BadAckToken, ExpiredAckToken, or
+        AckLinksOff when this server signs no links."""
+        if self.ack_links is None:
+            raise AckLinksOff("acknowledge links are off: ESCALADE_SECRET_KEY is not set")
+        return self.ack_links.grant(token, self.clock.now())
+
+    def acknowledge_by_link(self, token: str) -> commands.Acted:
+        """Acknowledge as the person the link was sent to; the token is the credential."""
+        grant = self.ack_grant(token)
+        by = grant.person or "ack-link"
+        return self.acknowledge(grant.incident_id, by, note="acknowledged from a message link")
 
     def record_fact(
         self,
@@ -205,9 +222,83 @@ class Escalade:
         return self.act(incident_id, AddActionItem(item_id, title, owner, due_at, by))
 
     def close_action_item(
-        self, incident_id: str, item_id: str, state: str, by: str, note: str | None = None
+        self,
+        incident_id: str,
+        item_id: str,
+        state: str,
+        by: str,
+        note: str | None = None,
+        *,
+        policy_version: str | None = None,
     ) -> commands.Acted:
-        return self.act(incident_id, CloseActionItem(item_id, ItemState(state), by, note))
+        """Close an item; `policy_version` (a version number or digest prefix) marks it
+        as resolved by that policy change."""
+        digest = None
+        if policy_version is not None:
+            found = self.policy_version(policy_version)
+            if found is None:
+                raise CommandRefused(
+                    "no_such_policy_version", f"no policy version {policy_version!r}"
+                )
+            digest = found["digest"]
+        event = CloseActionItem(item_id, ItemState(state), by, note, policy_version=digest)
+        return self.act(incident_id, event)
+
+    # --- policy history ----------------------------------------------------------
+    def record_policy(self, author: str) -> dict[str, Any] | None:
+        """Store the running policy as a version if it is not the one that went live
+        last; the new version, or None when nothing changed (or another process
+        recorded the same change first)."""
+        loaded = self.policy
+        with self.db.begin() as conn:
+            last = policy_versions.latest(conn)
+            if last is not None and last["digest"] == loaded.digest:
+                return None
+            before = [tuple(s) for s in last["sources"]] if last else []
+            changes = policy_history.diff(before, loaded.files)
+            stored = policy_versions.record(
+                conn,
+                digest=loaded.digest,
+                previous=last["digest"] if last else "",
+                sources=[list(s) for s in loaded.files],
+                author=author,
+                diff=changes,
+                now=self.clock.now(),
+            )
+            return policy_versions.latest(conn) if stored else None
+
+    def policy_history(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            return policy_versions.history(conn, limit)
+
+    def policy_version(self, ref: str) -> dict[str, Any] | None:
+        """A version by number or digest prefix; `current` is the running policy's."""
+        with self.reader.connect() as conn:
+            if ref == "current":
+                ref = self.policy.digest
+            return policy_versions.find(conn, ref)
+
+    def learning_metrics(self, since: datetime | None = None) -> dict[str, Any]:
+        """Policy updates following incidents: policy versions that closed an incident's
+        action item, and the share of resolved incidents that led to one."""
+        with self.reader.connect() as conn:
+            versions = policy_versions.history(conn, limit=100_000)
+            resolved = incidents.resolved_since(conn, since)
+        if since is not None:
+            versions = [v for v in versions if datetime.fromisoformat(v["activated_at"]) >= since]
+        linked: dict[str, set[str]] = {}
+        for incident in resolved:
+            for item in incident.action_items:
+                if item.get("policy_version"):
+                    linked.setdefault(incident.id, set()).add(item["policy_version"])
+        following = {d for digests in linked.values() for d in digests}
+        return {
+            "policy_versions": len(versions),
+            "policy_updates_following_incidents": len(following),
+            "resolved_incidents": len(resolved),
+            "incidents_followed_by_policy_update": len(linked),
+            "rate": round(len(linked) / len(resolved), 4) if resolved else None,
+        }
 
     # --- communications ---------------------------------------------------------
     def draft_message(self, incident_id: str, template_id: str, by: str) -> commands.Acted:

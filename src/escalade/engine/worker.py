@@ -11,19 +11,23 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from escalade.channels.base import Failed, Message, Retry, Sent
+from escalade.channels.base import Failed, Message, Result, Retry, Sent
 from escalade.channels.registry import Senders
 from escalade.domain.effects import Effect, Record, TimerKind
-from escalade.domain.escalation import TimerFired, apply
-from escalade.domain.incidents import Incident
+from escalade.domain.escalation import CannotEscalate, Escalate, TimerFired, apply
+from escalade.domain.incidents import IllegalTransition, Incident, IncidentStatus
+from escalade.domain.policy import Policy, Throttle
 from escalade.domain.reviews import CALLBACK_CHANNEL
 from escalade.engine import reviews
+from escalade.engine.acklinks import AckLinks
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist
+from escalade.engine.forwarding import pagerduty_follow_ups
 from escalade.engine.ingest import fire_condition
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import deliveries, incidents, timeline, timers
@@ -33,6 +37,16 @@ log = logging.getLogger("escalade.worker")
 
 MAX_ATTEMPTS = 12  # with the backoff below: about 25 minutes of trying
 LEASE = timedelta(seconds=60)
+
+
+def _climbs(incident: Incident, payload: dict[str, Any]) -> bool:
+    """Whether a failed page belongs to the rung the incident is waiting on."""
+    return (
+        incident.status is IncidentStatus.TRIGGERED
+        and not incident.ladder.exhausted
+        and not payload.get("tag")
+        and payload.get("step") == incident.ladder.step
+    )
 
 
 def backoff(attempt: int, retry_after: float | None) -> timedelta:
@@ -52,6 +66,7 @@ class Worker:
     wake: threading.Event
     batch: int = 200
     poll: float = 1.0
+    ack_links: AckLinks | None = None
 
     def fire_due_timers(self, now: datetime) -> int:
         """Apply every due timer once, each in the transaction that deletes it."""
@@ -87,6 +102,7 @@ class Worker:
                 conn,
                 [(i, read_versions[k]) for k, i in state.items() if i.version != read_versions[k]],
             )
+            effects.extend(pagerduty_follow_ups(conn, loaded.policy, effects))
             if persist(conn, effects, now):
                 self.wake.set()
         log.info("timers.fired", extra={"count": len(due)})
@@ -102,45 +118,33 @@ class Worker:
 
     def _deliver(self, loaded: LoadedPolicy, delivery: Delivery) -> None:
         policy = loaded.policy
-        if delivery.channel == CALLBACK_CHANNEL:
-            sender = self.senders.callback
-        else:
-            sender = self.senders.for_channel(policy, delivery.channel)
-        person = policy.people.get(delivery.person) if delivery.person else None
-        payload = delivery.payload
-        if sender is None:
-            result: Sent | Retry | Failed = Failed(
-                "review callbacks are off: ESCALADE_CALLBACK_SECRET is not set"
-                if delivery.channel == CALLBACK_CHANNEL
-                else f"channel {delivery.channel!r} is not in the running policy"
-            )
-        else:
-            message = Message(
-                delivery_id=delivery.id,
-                attempt=delivery.attempts,
-                incident_id=delivery.incident_id,
-                channel=delivery.channel,
-                person=delivery.person,
-                person_name=person.name if person else None,
-                address=person.email if person else None,
-                target=delivery.target,
-                subject=payload["subject"],
-                text=payload["text"],
-                data=payload.get("data", {}),
-            )
-            result = sender.send(message)
+        channel = policy.channels.get(delivery.channel)
         now = self.clock.now()
-        data = {
+        data: dict[str, Any] = {
             "delivery_id": delivery.id,
             "channel": delivery.channel,
             "person": delivery.person,
             "attempt": delivery.attempts,
         }
+        if channel is not None and channel.throttle is not None:
+            until = self._throttled_until(channel.throttle, delivery, now)
+            if until is not None:
+                with self.db.begin() as conn:
+                    deliveries.defer(conn, delivery.id, until)
+                    data["until"] = until.isoformat()
+                    timeline.append(
+                        conn, [Record(delivery.incident_id, now, "delivery.throttled", data=data)]
+                    )
+                log.info("delivery.throttled", extra=data)
+                return
+        result = self._send(policy, delivery, now)
+        now = self.clock.now()
+        attempts = channel.attempts if channel is not None else MAX_ATTEMPTS
         with self.db.begin() as conn:
             if isinstance(result, Sent):
                 deliveries.mark_delivered(conn, delivery.id, now)
                 kind, data["detail"] = "delivery.sent", result.detail
-            elif isinstance(result, Retry) and delivery.attempts < MAX_ATTEMPTS:
+            elif isinstance(result, Retry) and delivery.attempts < attempts:
                 at = now + backoff(delivery.attempts, result.retry_after)
                 deliveries.mark_retry(conn, delivery.id, at, result.error)
                 kind, data["error"], data["retry_at"] = (
@@ -152,7 +156,99 @@ class Worker:
                 deliveries.mark_failed(conn, delivery.id, result.error)
                 kind, data["error"] = "delivery.failed", result.error
             timeline.append(conn, [Record(delivery.incident_id, now, kind, data=data)])
+            if kind == "delivery.failed" and delivery.channel != CALLBACK_CHANNEL:
+                self._after_failure(conn, loaded, delivery, now)
         log.info(kind, extra=data)
+
+    def _send(self, policy: Policy, delivery: Delivery, now: datetime) -> Result:
+        if delivery.channel == CALLBACK_CHANNEL:
+            sender = self.senders.callback
+        else:
+            sender = self.senders.for_channel(policy, delivery.channel)
+        if sender is None:
+            return Failed(
+                "review callbacks are off: ESCALADE_CALLBACK_SECRET is not set"
+                if delivery.channel == CALLBACK_CHANNEL
+                else f"channel {delivery.channel!r} is not in the running policy"
+            )
+        person = policy.people.get(delivery.person) if delivery.person else None
+        payload = delivery.payload
+        data = payload.get("data", {})
+        ack_url = None
+        # Pages about an incident carry a link that acknowledges it as the recipient.
+        if self.ack_links is not None and "incident" in data and "pagerduty" not in data:
+            ack_url = self.ack_links.url(delivery.incident_id, delivery.person, now)
+        message = Message(
+            delivery_id=delivery.id,
+            attempt=delivery.attempts,
+            incident_id=delivery.incident_id,
+            channel=delivery.channel,
+            person=delivery.person,
+            person_name=person.name if person else None,
+            address=person.email if person else None,
+            target=delivery.target,
+            subject=payload["subject"],
+            text=payload["text"],
+            data=data,
+            ack_url=ack_url,
+        )
+        return sender.send(message)
+
+    def _throttled_until(
+        self, throttle: Throttle, delivery: Delivery, now: datetime
+    ) -> datetime | None:
+        """When this contact may get its next message, or None when it may now."""
+        per = timedelta(seconds=throttle.per.seconds)
+        with self.db.connect() as conn:
+            sent = deliveries.sent_to(
+                conn, delivery.channel, delivery.person, delivery.target, now - per
+            )
+        if len(sent) < throttle.max:
+            return None
+        return sent[len(sent) - throttle.max] + per
+
+    def _after_failure(
+        self, conn: Connection, loaded: LoadedPolicy, delivery: Delivery, now: datetime
+    ) -> None:
+        """Nothing is dropped silently: hand over to the fallback channel, or record the
+        contact as unreachable and, when nobody on the rung was reached, climb now."""
+        policy = loaded.policy
+        channel = policy.channels.get(delivery.channel)
+        tried = {*delivery.payload.get("tried", []), delivery.channel}
+        data: dict[str, Any] = {
+            "delivery_id": delivery.id,
+            "person": delivery.person,
+            "target": delivery.target,
+        }
+        fallback = channel.fallback if channel is not None else None
+        if fallback is not None and fallback not in tried and fallback in policy.channels:
+            new_id = deliveries.fallback(conn, delivery, fallback, now)
+            data |= {"from": delivery.channel, "to": fallback, "fallback_id": new_id}
+            timeline.append(
+                conn, [Record(delivery.incident_id, now, "delivery.fallback", data=data)]
+            )
+            self.wake.set()
+            return
+        data["tried"] = sorted(tried)
+        records = [Record(delivery.incident_id, now, "contact.unreachable", data=data)]
+        timeline.append(conn, records)
+        log.warning("contact.unreachable", extra=data)
+        incident = incidents.get(conn, delivery.incident_id, lock=True)
+        if incident is None or not _climbs(incident, delivery.payload):
+            return
+        reached = deliveries.delivered_payloads(conn, incident.id)
+        step = delivery.payload.get("step")
+        if any(p.get("step") == step and not p.get("tag") for _, p in reached):
+            return
+        who = delivery.person or delivery.target
+        event = Escalate(by="escalade", note=f"nobody on the rung was reached ({who} unreachable)")
+        try:
+            outcome = apply(policy, incident, event, now, loaded.catalogue)
+        except (CannotEscalate, IllegalTransition):
+            return
+        incidents.save(conn, [(outcome.incident, incident.version)])
+        if persist(conn, outcome.effects, now):
+            self.wake.set()
 
     def next_wake(self, now: datetime) -> float:
         with self.db.connect() as conn:

@@ -15,6 +15,7 @@ from escalade.sdk.client import (
     LONG_POLL,
     UNREACHABLE,
     answer_of,
+    decision_body,
     describe,
     review_body,
     settings,
@@ -67,6 +68,21 @@ class AsyncEscaladeClient:
     async def send_signals(self, *signals: dict[str, Any]) -> dict[str, Any]:
         payload = signals[0] if len(signals) == 1 else {"signals": list(signals)}
         result: dict[str, Any] = await self._call("POST", "/v1/signals", json=payload)
+        return result
+
+    async def decide(
+        self,
+        review_id: str,
+        approve: bool,
+        *,
+        args: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        """A reviewer's answer (for reviewer tools: chat bots, consoles)."""
+        body = decision_body(approve, args=args, comment=comment, by=by)
+        answer = await self._call("POST", f"/v1/reviews/{review_id}/decision", json=body)
+        result: dict[str, Any] = answer["review"]
         return result
 
     async def review(

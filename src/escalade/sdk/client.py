@@ -126,6 +126,16 @@ class EscaladeClient:
         result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}")
         return result
 
+    def policy_versions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Every policy that went live, newest first."""
+        found: dict[str, Any] = self._call("GET", "/v1/policy/versions", params={"limit": limit})
+        return list(found["versions"])
+
+    def policy_version(self, ref: str) -> dict[str, Any]:
+        """One version (number, digest prefix or "current") with its files and diff."""
+        found: dict[str, Any] = self._call("GET", f"/v1/policy/versions/{ref}")
+        return found
+
     def export_incident(self, incident_id: str) -> dict[str, Any]:
         """The incident anonymised for publishing (shared learnings)."""
         result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}/export")
@@ -162,6 +172,27 @@ class EscaladeClient:
     def get_review(self, review_id: str, wait: float = 0) -> dict[str, Any]:
         params = {"wait": f"{wait:g}"} if wait else None
         result: dict[str, Any] = self._call("GET", f"/v1/reviews/{review_id}", params=params)[
+            "review"
+        ]
+        return result
+
+    def reviews(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The review queue, newest first (viewer scope)."""
+        params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
+        return list(self._call("GET", "/v1/reviews", params=params)["reviews"])
+
+    def decide(
+        self,
+        review_id: str,
+        approve: bool,
+        *,
+        args: Mapping[str, Any] | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        """A reviewer's answer (for reviewer tools: chat bots, consoles)."""
+        body = decision_body(approve, args=args, comment=comment, by=by)
+        result: dict[str, Any] = self._call("POST", f"/v1/reviews/{review_id}/decision", json=body)[
             "review"
         ]
         return result
@@ -267,6 +298,15 @@ class EscaladeClient:
 
 UNREACHABLE = (httpx.TransportError, ServerUnavailable)
 """Failures after which the client decides on its own (``on_unreachable``)."""
+
+
+def decision_body(
+    approve: bool, *, args: Mapping[str, Any] | None, comment: str | None, by: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"decision": "approve" if approve else "reject"}
+    optional = {"args": dict(args) if args is not None else None, "comment": comment, "by": by}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
 
 
 def describe(exc: Exception) -> str:

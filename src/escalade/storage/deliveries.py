@@ -4,7 +4,10 @@ delivered, retried and recorded by the worker.
 Delivery lifecycle (docs/state-machines.md):
     pending --claim--> (leased) --ok--> delivered
                           |--retryable error--> pending (next_attempt_at later)
+                          |--contact throttled--> pending (attempt not counted)
                           '--permanent error or attempts used up--> failed
+    failed: the worker writes a new row for the channel's fallback, or records the
+    contact as unreachable (engine/worker.py).
 A lease that runs out (the worker died mid-send) makes the row claimable again;
 the receiver de-duplicates by the delivery id, which is the idempotency key.
 """
@@ -61,6 +64,7 @@ def enqueue(conn: Connection, notes: Sequence[Notify], now: datetime) -> None:
                     "text": n.text,
                     "reason": n.reason,
                     "step": n.step,
+                    "tag": n.tag,
                     "data": n.data,
                 },
             }
@@ -128,6 +132,73 @@ def mark_failed(conn: Connection, delivery_id: str, error: str) -> None:
         .where(deliveries.c.id == delivery_id)
         .values(status=DeliveryStatus.FAILED.value, lease_until=None, last_error=error)
     )
+
+
+def defer(conn: Connection, delivery_id: str, at: datetime) -> None:
+    """Put a claimed delivery back until `at` without counting the attempt (throttles)."""
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(next_attempt_at=at, lease_until=None, attempts=deliveries.c.attempts - 1)
+    )
+
+
+def fallback(conn: Connection, original: Delivery, channel: str, now: datetime) -> str:
+    """A new pending delivery of `original`'s message over `channel`; its id."""
+    delivery_id = f"{original.id}/fallback:{channel}"
+    tried = [*original.payload.get("tried", []), original.channel]
+    insert_ignoring_duplicates(
+        conn,
+        deliveries,
+        [
+            {
+                "id": delivery_id,
+                "incident_id": original.incident_id,
+                "channel": channel,
+                "person": original.person,
+                "target": original.target,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+                "payload": {**original.payload, "tried": tried},
+            }
+        ],
+    )
+    return delivery_id
+
+
+def sent_to(
+    conn: Connection, channel: str, person: str | None, target: str, since: datetime
+) -> list[datetime]:
+    """When messages reached this contact (person, or room) over `channel` since `since`."""
+    who = deliveries.c.person == person if person else deliveries.c.target == target
+    query = (
+        select(deliveries.c.delivered_at)
+        .where(
+            deliveries.c.channel == channel,
+            who,
+            deliveries.c.status == DeliveryStatus.DELIVERED.value,
+            deliveries.c.delivered_at > since,
+        )
+        .order_by(deliveries.c.delivered_at)
+    )
+    return [row.delivered_at for row in conn.execute(query)]
+
+
+def delivered_payloads(conn: Connection, incident_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(channel, payload) of every delivery of the incident that reached someone."""
+    query = select(deliveries.c.channel, deliveries.c.payload).where(
+        deliveries.c.incident_id == incident_id,
+        deliveries.c.status == DeliveryStatus.DELIVERED.value,
+    )
+    return [(row.channel, row.payload) for row in conn.execute(query)]
+
+
+def channels_of(conn: Connection, incident_id: str) -> set[str]:
+    """Every channel a delivery for the incident was written to."""
+    query = select(deliveries.c.channel).where(deliveries.c.incident_id == incident_id).distinct()
+    return {row.channel for row in conn.execute(query)}
 
 
 def next_due(conn: Connection) -> datetime | None:

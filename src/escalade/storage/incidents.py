@@ -52,6 +52,7 @@ def to_row(incident: Incident) -> dict[str, Any]:
             "action_items": list(incident.action_items),
             "messages": list(incident.messages),
             "review": incident.review,
+            "policy_version": incident.policy_version,
             "ladder": [pos.ladder, pos.rung, pos.cycle, pos.step, pos.exhausted],
         },
     }
@@ -92,6 +93,7 @@ def from_row(row: Any) -> Incident:
         action_items=tuple(state.get("action_items", ())),
         messages=tuple(state.get("messages", ())),
         review=state.get("review", {}),
+        policy_version=state.get("policy_version"),
         ladder=LadderPosition(ladder, rung, cycle, step, exhausted),
         version=row.version,
     )
@@ -204,3 +206,11 @@ def listing(
 def count_open(conn: Connection) -> int:
     query = select(func.count()).where(incidents.c.status != IncidentStatus.RESOLVED.value)
     return int(conn.execute(query.select_from(incidents)).scalar_one())
+
+
+def resolved_since(conn: Connection, since: datetime | None) -> list[Incident]:
+    """Resolved incidents (since `since`, on resolved_at), oldest first."""
+    query = select(incidents).where(incidents.c.status == IncidentStatus.RESOLVED.value)
+    if since is not None:
+        query = query.where(incidents.c.resolved_at >= since)
+    return [from_row(r) for r in conn.execute(query.order_by(incidents.c.resolved_at))]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -206,6 +207,21 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# Inbound integrations (PagerDuty Events, Alertmanager, ...). Each has its own key,
+# stored hashed like API tokens, valid only on its own ingest endpoint.
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("mapping", Json, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
 # Review requests from AI systems (domain/reviews.py). Their timeline entries, timers
 # and outbox rows use the review id where incidents use the incident id.
 reviews = Table(
@@ -231,3 +247,21 @@ reviews = Table(
 
 def row_dict(row: Any) -> dict[str, Any]:
     return dict(row._mapping)
+
+
+# Every policy that went live (docs/learning.md): its files, who loaded it, and the
+# diff against the version before. `seq` orders them; one row per change, so two
+# processes starting on the same files record it once (unique previous -> digest).
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("previous", String(64), nullable=False),  # "" for the first version
+    Column("activated_at", UTCDateTime, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("sources", Json, nullable=False),
+    Column("diff", Text, nullable=False),
+    UniqueConstraint("previous", "digest", name="uq_policy_versions_change"),
+    Index("ix_policy_versions_digest", "digest"),
+)
