@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fmt clean bench docs peers
+.PHONY: install demo test lint fmt clean bench docs peers chromium screenshots
 
 # Real peers the integration tests start: Alertmanager from Debian's package.
 ALERTMANAGER := /usr/bin/prometheus-alertmanager
@@ -32,7 +32,7 @@ fmt: $(STAMP)
 
 # The suite runs against SQLite and PostgreSQL; tests marked `postgres` skip when
 # PostgreSQL is unreachable unless ESCALADE_REQUIRE_POSTGRES=1 (set by .ci/run).
-test: lint peers
+test: lint peers chromium
 	$(BIN)/pytest -q
 
 peers: $(ALERTMANAGER)
@@ -40,6 +40,15 @@ peers: $(ALERTMANAGER)
 $(ALERTMANAGER):
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager
+
+# The dashboard's browser tests drive Debian's Chromium through Playwright (which
+# never downloads a browser of its own).
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+# Pictures of the main dashboard pages, from a real server with a scripted incident.
+screenshots: $(STAMP) chromium
+	PYTHONPATH=tests $(BIN)/python -m support.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info src/*.egg-info

@@ -20,6 +20,7 @@ from escalade.api import (
     ack,
     audit,
     command,
+    feedback,
     governance,
     health,
     incidents,
@@ -46,8 +47,26 @@ from escalade.engine.inbound import Inbound
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
+from escalade.web import install as install_dashboard
 
 log = logging.getLogger("escalade.app")
+
+
+_ROUTERS = (
+    signals,
+    incidents,
+    governance,
+    command,
+    messages,
+    registry,
+    reviews,
+    integrations,
+    health,
+    ack,
+    feedback,
+    tokens,
+    audit,
+)
 
 
 def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
@@ -105,18 +124,9 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         (lambda: thread is not None and thread.is_alive()) if settings.run_engine else None
     )
     app.state.engine_alive = alive
-    app.include_router(signals.router)
-    app.include_router(incidents.router)
-    app.include_router(governance.router)
-    app.include_router(command.router)
-    app.include_router(messages.router)
-    app.include_router(registry.router)
-    app.include_router(reviews.router)
-    app.include_router(integrations.router)
-    app.include_router(health.router)
-    app.include_router(ack.router)
-    app.include_router(tokens.router)
-    app.include_router(audit.router)
+    for module in _ROUTERS:
+        app.include_router(module.router)
+    install_dashboard(app, settings.secret_key)
     _harden(app, settings)
 
     @app.exception_handler(HTTPException)

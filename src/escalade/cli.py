@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal as signals_
 import sys
 import threading
@@ -105,6 +106,9 @@ def _env_of(settings: Settings) -> dict[str, str]:
     }
     if settings.admin_token:
         env["ESCALADE_ADMIN_TOKEN"] = settings.admin_token
+    # One dashboard session key for every API process of this `serve`, or a session
+    # signed by one worker would be refused by the next.
+    env["ESCALADE_SECRET_KEY"] = settings.secret_key or secrets.token_urlsafe(32)
     return env
 
 
@@ -555,7 +559,7 @@ def policy_lint(file: Path, at: str | None) -> None:
 def oncall(policy: str | None, at: str | None) -> None:
     """Who holds each schedule at a time, the next handoff and who is next."""
     from escalade.domain.policy_loader import PolicyError
-    from escalade.domain.schedules import next_handoff, on_call, schedule_zone
+    from escalade.domain.schedules import roster
     from escalade.engine.policies import load
 
     path = _settings(policy, None).policy
@@ -570,16 +574,13 @@ def oncall(policy: str | None, at: str | None) -> None:
     click.echo(f"on call at {instant.astimezone(loaded.tz).isoformat()} ({loaded.timezone})")
     if not loaded.schedules:
         click.echo("no schedules")
-    for sid, schedule in loaded.schedules.items():
-        tz = schedule_zone(schedule, loaded)
-        who = on_call(schedule, tz, instant) or "nobody"
-        handoff = next_handoff(schedule, tz, instant)
+    for held in roster(loaded, instant):
         then = (
-            f"until {handoff[0].isoformat()}, then {handoff[1] or 'nobody'}"
-            if handoff
+            f"until {held.until.isoformat()}, then {held.next or 'nobody'}"
+            if held.until
             else "no handoff ahead"
         )
-        click.echo(f"{sid}: {who} ({then})")
+        click.echo(f"{held.schedule}: {held.now or 'nobody'} ({then})")
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -702,6 +703,20 @@ def incidents_list(
 def incidents_show(incident_id: str, url: str, token: str | None) -> None:
     """An incident with its timeline."""
     _client_call(url, token, lambda c: c.incident(incident_id))
+
+
+@incidents.command("feedback")
+@click.argument("incident_id")
+@click.option("--rating", type=click.IntRange(1, 5), required=True, help="1 badly .. 5 very well")
+@click.option("--comment")
+@click.option("--by", help="Who rates (default: the token's name).")
+@_URL
+@_TOKEN
+def incidents_feedback(
+    incident_id: str, rating: int, comment: str | None, by: str | None, url: str, token: str | None
+) -> None:
+    """Rate how the response to a resolved incident went, as a participant."""
+    _client_call(url, token, lambda c: c.feedback(incident_id, rating, comment, by))
 
 
 @incidents.command("export")

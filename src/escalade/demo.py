@@ -145,6 +145,7 @@ def main(port: int, workdir: str, once: bool) -> None:
         click.echo(f"   curl -H 'Authorization: Bearer {token}' {url}/v1/incidents")
         click.echo(f"   curl -H 'Authorization: Bearer {token}' {url}/v1/incidents/{leak}")
         click.echo(f"   API docs: {url}/docs")
+        click.echo(f"   Dashboard: {url}/ui (sign in with the token {token}, acting as bob)")
         if once:
             return
         click.echo("\nThe server keeps running; Ctrl-C stops it.")

@@ -29,7 +29,7 @@ class Settings:
     rate_limit: float = 0.0  # requests per second per token (or address); 0 = no limit
     rate_burst: float = 0.0  # bucket size; 0 = twice the rate
     hsts_max_age: int = 31_536_000  # Strict-Transport-Security max-age; 0 = not sent
-    secret_key: str | None = None  # signs acknowledge links
+    secret_key: str | None = None  # signs acknowledge links and dashboard sessions
     public_url: str | None = None  # where people reach this server (links in messages)
     ack_link_ttl: timedelta = timedelta(hours=24)
     integration_rate_limit: int = 120  # events a minute per integration key (PagerDuty's)

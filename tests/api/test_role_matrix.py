@@ -29,6 +29,11 @@ SENDERS = "admin, responder, ingest"
 # Routes with a credential of their own (an integration key, a signed acknowledge
 # link): no API token of any scope opens them, and no token at all is refused too.
 OWN_KEY = "own key only"
+# Dashboard pages and forms: a signed-in session cookie (and a CSRF token on every
+# form), never a bearer token; without a session they redirect to sign-in.
+SESSION = "dashboard session"
+# The sign-in form: anyone may post it, with the CSRF token of the sign-in page.
+SIGNIN_FORM = "public, with the form's CSRF token"
 
 # (method, path) -> who may call it: "public" (no token), or the roles that may.
 MATRIX: dict[tuple[str, str], str] = {
@@ -94,6 +99,31 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/v1/policy/versions/{ref}"): READERS,
     ("GET", "/v1/ack/{token}"): OWN_KEY,
     ("POST", "/v1/ack/{token}"): OWN_KEY,
+    ("POST", "/v1/incidents/{incident_id}/feedback"): RESPONDERS,
+    ("GET", "/v1/feedback/{token}"): OWN_KEY,
+    ("POST", "/v1/feedback/{token}"): OWN_KEY,
+    ("GET", "/v1/metrics/feedback"): READERS,
+    ("GET", "/"): PUBLIC,
+    ("GET", "/ui/signin"): PUBLIC,
+    ("POST", "/ui/signin"): SIGNIN_FORM,
+    ("POST", "/ui/signout"): SESSION,
+    ("POST", "/ui/incidents/{incident_id}/acknowledge"): SESSION,
+    ("POST", "/ui/incidents/{incident_id}/resolve"): SESSION,
+    ("POST", "/ui/incidents/{incident_id}/decisions/{decision_id}/vote"): SESSION,
+    ("POST", "/ui/incidents/{incident_id}/messages"): SESSION,
+    ("POST", "/ui/incidents/{incident_id}/messages/{message_id}/approve"): SESSION,
+    ("POST", "/ui/incidents/{incident_id}/messages/{message_id}/send"): SESSION,
+    ("POST", "/ui/incidents/{incident_id}/items/{item_id}/done"): SESSION,
+    ("POST", "/ui/reviews/{review_id}/decision"): SESSION,
+    ("GET", "/ui/"): SESSION,
+    ("GET", "/ui/incidents"): SESSION,
+    ("GET", "/ui/incidents/{incident_id}"): SESSION,
+    ("GET", "/ui/incidents/{incident_id}/live"): SESSION,
+    ("GET", "/ui/reviews"): SESSION,
+    ("GET", "/ui/oncall"): SESSION,
+    ("GET", "/ui/policy"): SESSION,
+    ("GET", "/ui/metrics"): SESSION,
+    ("GET", "/ui/audit"): SESSION,
 }
 
 
@@ -135,7 +165,7 @@ def _call(client: TestClient, method: str, path: str, token: str | None) -> tupl
     url = re.sub(r"\{[^}]+\}", "no-such-id", path)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {} if method in ("POST", "PUT") else None
-    response = client.request(method, url, headers=headers, json=body)
+    response = client.request(method, url, headers=headers, json=body, follow_redirects=False)
     return response.status_code, response.text
 
 
@@ -147,6 +177,11 @@ def test_each_role_gets_exactly_what_the_matrix_says(
     status, _ = _call(app_client, method, path, None)
     if who == PUBLIC:
         assert status not in (401, 403)
+        return
+    if who in (SESSION, SIGNIN_FORM):
+        for token in (None, *(f"{role}-token" for role in ROLES)):
+            status, _ = _call(app_client, method, path, token)
+            assert status == 303 or 400 <= status < 500, f"{method} {path} with {token}: {status}"
         return
     if who == OWN_KEY:
         for token in (None, *(f"{role}-token" for role in ROLES)):

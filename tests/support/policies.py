@@ -65,6 +65,14 @@ silences:
     reason: canary under test
 """
 
+REFERENCE_ENV = {
+    "SMTP_HOST": "127.0.0.1",
+    "OPS_HOOK_URL": "http://127.0.0.1:9/h",
+    "OPS_HOOK_SECRET": "s",
+    "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/s",
+}
+"""What examples/policies/reference.yaml reads from the environment, for tests."""
+
 ENV = {"SINK_URL": "http://127.0.0.1:9/hook", "SINK_SECRET": "s3cret"}
 
 

@@ -14,30 +14,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from escalade.api.auth import requires, service
 from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
-from escalade.domain.command import CommandRefused
-from escalade.domain.decisions import DecisionRefused
-from escalade.domain.incidents import IllegalTransition
-from escalade.engine.commands import Acted, IncidentNotFound
+from escalade.engine.commands import Acted
+from escalade.engine.refusals import REFUSALS, refusal
 from escalade.engine.service import Escalade, Principal
 
 router = APIRouter(tags=["incident command"])
 Responder = Annotated[Principal, Depends(requires("responder"))]
-
-# Refusals a person could fix by being someone else are 403; the rest are conflicts.
-_COMMAND_STATUS = {
-    "item_closed": 409,
-    "item_open": 409,
-    "message_sent": 409,
-    "not_approved": 409,
-    "already_approved": 409,
-    "not_an_approver": 403,
-    "no_such_message": 404,
-    "no_such_item": 404,
-    "open_action_items": 409,
-    "review_closed": 409,
-    "review_incomplete": 409,
-}
-_FORBIDDEN = {"not_an_approver", "requester_cannot_approve"}
 
 
 class ActorBody(BaseModel):
@@ -66,13 +48,8 @@ class SubmitBody(ActorBody):
 
 
 def actor(escalade: Escalade, principal: Principal, by: str | None) -> str:
-    """Who acts. A token named after a person of the policy acts only as that person
-    (admins excepted), so one responder cannot cast another's vote."""
-    if principal.name in escalade.policy.policy.people and principal.scope != "admin":
-        if by not in (None, principal.name):
-            raise PermissionError(f"token of {principal.name!r} cannot act as {by!r}")
-        return principal.name
-    return by or principal.name
+    """Who acts (see `Escalade.acting_as`)."""
+    return escalade.acting_as(principal, by)
 
 
 async def run_as(
@@ -82,17 +59,9 @@ async def run_as(
     try:
         who = actor(escalade, principal, by)
         acted = await anyio.to_thread.run_sync(lambda: call(escalade, who))
-    except PermissionError as exc:
-        return problem(403, "forbidden", str(exc))
-    except IncidentNotFound as exc:
-        return problem(404, "not_found", str(exc))
-    except DecisionRefused as exc:
-        status = 403 if exc.reason in _FORBIDDEN else 409
-        return problem(status, exc.reason, str(exc))
-    except CommandRefused as exc:
-        return problem(_COMMAND_STATUS.get(exc.reason, 422), exc.reason, str(exc))
-    except (IllegalTransition, LookupError) as exc:
-        return problem(409, "conflict", str(exc))
+    except REFUSALS as exc:
+        refused = refusal(exc)
+        return problem(refused.status, refused.error, refused.message)
     return JSONResponse({"incident": acted.incident.to_record(), "changed": acted.changed})
 
 

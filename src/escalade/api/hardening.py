@@ -27,10 +27,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Content-Security-Policy for an API (and a server-rendered dashboard): nothing
-# from other origins, no framing, no plugins, no <base> hijack.
+# from other origins, no inline script, no framing, no plugins, no <base> hijack.
+# Inline style attributes stay allowed (the one-page acknowledge and feedback
+# answers use them); they cannot run code.
 CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 # Operations endpoints scraped by monitors are not rate limited.
 UNLIMITED_PATHS = frozenset({"/healthz", "/metrics"})
@@ -70,22 +72,33 @@ async def _respond(
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, hsts_max_age: int) -> None:
+    """The headers on every answer. Static files under `static_prefix` (the
+    dashboard's script and styles, which change only with a release) may be
+    cached; everything else is `no-store`."""
+
+    def __init__(self, app: ASGIApp, hsts_max_age: int, static_prefix: str = "/ui/static/") -> None:
         self.app = app
         self.headers = security_headers(hsts_max_age)
+        self.static_headers = [
+            (k, b"public, max-age=3600" if k == b"cache-control" else v) for k, v in self.headers
+        ]
         self.names = {name for name, _ in self.headers}
+        self.static_prefix = static_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = (
+            self.static_headers if scope["path"].startswith(self.static_prefix) else self.headers
+        )
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 kept = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() not in self.names
                 ]
-                message["headers"] = kept + self.headers
+                message["headers"] = kept + headers
             await send(message)
 
         await self.app(scope, receive, with_headers)

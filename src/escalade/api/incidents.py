@@ -38,11 +38,25 @@ async def list_incidents(
     tier: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    type: str | None = None,
+    model: str | None = None,
+    team: str | None = None,
 ) -> Response:
-    """Newest first. Page with `before=<opened_at of the last item>`."""
+    """Newest first. Page with `before=<opened_at of the last item>`; `team` keeps the
+    incidents led by the team's members."""
     found = await anyio.to_thread.run_sync(
         lambda: service(request).list_incidents(
-            status=status, tier=tier, limit=limit, before=before
+            status=status,
+            tier=tier,
+            limit=limit,
+            before=before,
+            since=since,
+            until=until,
+            type=type,
+            model=model,
+            team=team,
         )
     )
     next_cursor = found[-1]["opened_at"] if len(found) == limit else None

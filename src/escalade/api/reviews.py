@@ -14,8 +14,9 @@ from escalade.api.auth import requires, service
 from escalade.api.errors import problem
 from escalade.api.governance import ActorBody, actor
 from escalade.api.responses import JSONResponse
-from escalade.domain.reviews import Review, ReviewRefused, ReviewRequestIn
-from escalade.engine.reviews import IdempotencyConflict, ReviewNotFound
+from escalade.domain.reviews import Review, ReviewRequestIn
+from escalade.engine.refusals import REFUSALS, refusal
+from escalade.engine.reviews import IdempotencyConflict
 from escalade.engine.service import Escalade, Principal
 
 router = APIRouter(tags=["reviews"])
@@ -25,13 +26,6 @@ Responder = Annotated[Principal, Depends(requires("responder"))]
 Viewer = Annotated[Principal, Depends(requires("viewer"))]
 
 MAX_WAIT = 60  # seconds a long-poll may hold the connection
-
-_REFUSAL_STATUS = {
-    "not_a_reviewer": 403,
-    "already_decided": 409,
-    "already_answered": 409,
-    "edit_needs_approval": 422,
-}
 
 
 class DecisionBody(ActorBody):
@@ -136,12 +130,9 @@ async def decide(
                 review_id, who, body.decision == "approve", args=body.args, comment=body.comment
             )
         )
-    except PermissionError as exc:
-        return problem(403, "forbidden", str(exc))
-    except ReviewNotFound as exc:
-        return problem(404, "not_found", str(exc))
-    except ReviewRefused as exc:
-        return problem(_REFUSAL_STATUS.get(exc.reason, 409), exc.reason, str(exc))
+    except REFUSALS as exc:
+        refused = refusal(exc)
+        return problem(refused.status, refused.error, refused.message)
     return JSONResponse({"review": review.to_record()})
 
 

@@ -47,32 +47,46 @@ def _mac(key: str, payload: str) -> bytes:
     return hmac.new(key.encode(), _DOMAIN + payload.encode(), hashlib.sha256).digest()
 
 
-def issue(key: str, incident_id: str, person: str | None, now: datetime, ttl: timedelta) -> str:
-    """A token that acknowledges `incident_id` as `person` until `now + ttl`."""
+_NAMES = {PURPOSE: "acknowledge", "feedback": "feedback"}
+
+
+def issue(
+    key: str,
+    incident_id: str,
+    person: str | None,
+    now: datetime,
+    ttl: timedelta,
+    purpose: str = PURPOSE,
+) -> str:
+    """A token that acknowledges `incident_id` as `person` until `now + ttl` (or, with
+    another `purpose`, does that one thing: `feedback` rates the response)."""
     expires = int((now + ttl).timestamp())
-    body = {"u": PURPOSE, "i": incident_id, "p": person, "x": expires}
+    body = {"u": purpose, "i": incident_id, "p": person, "x": expires}
     payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
     return f"{payload}.{_b64(_mac(key, payload))}"
 
 
-def check(key: str, token: str, now: datetime) -> AckGrant:
-    """The grant a token carries; BadAckToken or ExpiredAckToken otherwise."""
+def check(key: str, token: str, now: datetime, purpose: str = PURPOSE) -> AckGrant:
+    """The grant a token carries for `purpose`; BadAckToken or ExpiredAckToken otherwise."""
+    name = _NAMES.get(purpose, purpose)
+    invalid = f"the link is not a valid {name} link"
     payload, _, signature = token.partition(".")
     try:
         given = _unb64(signature)
         body = json.loads(_unb64(payload))
     except (binascii.Error, ValueError) as exc:
-        raise BadAckToken("the link is not a valid acknowledge link") from exc
+        raise BadAckToken(invalid) from exc
     if not hmac.compare_digest(given, _mac(key, payload)):
-        raise BadAckToken("the link is not a valid acknowledge link")
-    if not isinstance(body, dict) or body.get("u") != PURPOSE:
-        raise BadAckToken("the link is not an acknowledge link")
+        raise BadAckToken(invalid)
+    if not isinstance(body, dict) or body.get("u") != purpose:
+        article = "an" if name[0] in "aeiou" else "a"
+        raise BadAckToken(f"the link is not {article} {name} link")
     incident_id, person, expires = body.get("i"), body.get("p"), body.get("x")
     if not isinstance(incident_id, str) or not isinstance(expires, int):
-        raise BadAckToken("the link is not a valid acknowledge link")
+        raise BadAckToken(invalid)
     if person is not None and not isinstance(person, str):
-        raise BadAckToken("the link is not a valid acknowledge link")
+        raise BadAckToken(invalid)
     expires_at = datetime.fromtimestamp(expires, tz=now.tzinfo)
     if now >= expires_at:
-        raise ExpiredAckToken("the acknowledge link has expired")
+        raise ExpiredAckToken(f"the {name} link has expired")
     return AckGrant(incident_id, person, expires_at)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from escalade.domain import command, communications, governance, postmortem
+from escalade.domain import command, communications, feedback, governance, postmortem
 from escalade.domain.command import CommandEvent
 from escalade.domain.communications import MessageEvent
 from escalade.domain.effects import CancelTimers, Effect, Record, SetTimer, TimerKind
@@ -256,6 +256,7 @@ def _resolve(policy: Policy, incident: Incident, event: Resolve, now: datetime) 
             CancelTimers(incident.id, _ALL_TIMERS),
             Record(incident.id, now, "incident.resolved", actor=event.by, data=_note(event.note)),
             *review,
+            *feedback.ask(policy, updated, now),
         ),
     )
 

@@ -71,6 +71,7 @@ from escalade.domain.policy_response import (
     WEEKDAYS,
     BusinessHours,
     ClockTime,
+    Feedback,
     Ladder,
     Role,
     Rung,
@@ -104,6 +105,7 @@ __all__ = [
     "CountWindow",
     "DecisionRight",
     "EmailChannel",
+    "Feedback",
     "Grouping",
     "Ladder",
     "LocalDateTime",
@@ -172,6 +174,7 @@ class Policy(PolicyModel):
     decisions: dict[str, DecisionRight] = {}
     reviews: Reviews = Reviews()
     templates: dict[str, Template] = {}
+    feedback: Feedback | None = None  # ask participants to rate the response when resolved
 
     @field_validator("holidays")
     @classmethod

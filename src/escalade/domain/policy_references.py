@@ -89,6 +89,9 @@ def _uses(policy: Policy) -> Iterator[_Use]:
             yield ("schedules", sid, "overrides", j, "who"), "person", override.who
     for tid, tier in policy.tiers.items():
         yield ("tiers", tid, "ladder"), "ladder", tier.ladder
+    if policy.feedback is not None:
+        for j, tier_id in enumerate(policy.feedback.tiers):
+            yield ("feedback", "tiers", j), "tier", tier_id
     for rid, role in policy.roles.items():
         yield from _each(("roles", rid, "filled_by"), "", role.filled_by)
     for lid, ladder in policy.ladders.items():

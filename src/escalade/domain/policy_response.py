@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from escalade.domain.durations import DurationField
+from escalade.domain.durations import Duration, DurationField
 from escalade.domain.policy_base import PolicyModel
 from escalade.domain.targets import TargetField
 
@@ -21,6 +21,13 @@ class Tier(PolicyModel):
     roles: tuple[str, ...] = ()
     ladder: str
     postmortem: Literal["required", "optional", "none"] = "optional"
+
+
+class Feedback(PolicyModel):
+    """After resolution, ask the incident's participants how the response went."""
+
+    tiers: tuple[str, ...] = ()  # whose incidents are asked about; empty: every tier
+    expires: DurationField = Duration(seconds=7 * 86400)  # how long the rating link works
 
 
 class Role(PolicyModel):

@@ -8,6 +8,7 @@ Overrides are local wall-clock ranges `[from, to)`; the last listed wins.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -108,3 +109,30 @@ def next_handoff(
         if start >= last_edge:
             return None
         start = end
+
+
+@dataclass(frozen=True, slots=True)
+class OnCall:
+    """Who holds one schedule at an instant, until when, and who comes next."""
+
+    schedule: str
+    now: str | None
+    until: datetime | None  # the next handoff, in the schedule's zone
+    next: str | None
+
+
+def roster(policy: Policy, at: datetime) -> list[OnCall]:
+    """Every schedule of the policy at `at`, in policy order."""
+    found = []
+    for sid, schedule in policy.schedules.items():
+        tz = schedule_zone(schedule, policy)
+        handoff = next_handoff(schedule, tz, at)
+        found.append(
+            OnCall(
+                sid,
+                on_call(schedule, tz, at),
+                handoff[0] if handoff else None,
+                handoff[1] if handoff else None,
+            )
+        )
+    return found

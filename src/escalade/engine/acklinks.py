@@ -27,6 +27,16 @@ class AckLinks:
         """What the token allows; BadAckToken / ExpiredAckToken otherwise."""
         return ack_links.check(self.secret, token, now)
 
+    def feedback_url(
+        self, incident_id: str, person: str | None, now: datetime, ttl: timedelta
+    ) -> str:
+        """A link that lets `person` rate the response to `incident_id`, and nothing else."""
+        token = ack_links.issue(self.secret, incident_id, person, now, ttl, purpose="feedback")
+        return f"{self.public_url.rstrip('/')}/v1/feedback/{token}"
+
+    def feedback_grant(self, token: str, now: datetime) -> AckGrant:
+        return ack_links.check(self.secret, token, now, purpose="feedback")
+
 
 def configured(secret: str | None, public_url: str | None, ttl: timedelta) -> AckLinks | None:
     """Links need both the key that signs them and the address they point to."""

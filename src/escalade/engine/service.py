@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from escalade.domain import learnings, metrics, policy_history, postmortem
+from escalade.domain import feedback, learnings, metrics, policy_history, postmortem
 from escalade.domain.ack_links import AckGrant
 from escalade.domain.command import (
     AddActionItem,
@@ -32,19 +32,30 @@ from escalade.domain.communications import (
     EditMessage,
     SendMessage,
 )
-from escalade.domain.effects import Record
+from escalade.domain.effects import Record, TimerKind
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
 from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
 from escalade.domain.reviews import Review, ReviewRequestIn, ReviewStats, review_stats
+from escalade.domain.schedules import OnCall, roster
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest, reviews
 from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
+from escalade.engine.effects import persist
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
-from escalade.storage import incidents, policy_versions, registry, signals, timeline, tokens
+from escalade.storage import feedback as feedback_store
+from escalade.storage import (
+    incidents,
+    policy_versions,
+    registry,
+    signals,
+    timeline,
+    timers,
+    tokens,
+)
 from escalade.storage import reviews as review_store
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
@@ -278,6 +289,43 @@ class Escalade:
                 ref = self.policy.digest
             return policy_versions.find(conn, ref)
 
+    # --- responder feedback --------------------------------------------------------
+    def submit_feedback(
+        self, incident_id: str, person: str, rating: int, comment: str | None = None
+    ) -> feedback.Answer:
+        """A participant's rating of a resolved incident (FeedbackRefused otherwise)."""
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            incident = incidents.get(conn, incident_id)
+            if incident is None:
+                raise commands.IncidentNotFound(incident_id)
+            feedback.check_answer(self.policy.policy, incident, person, rating, comment)
+            answer = feedback.Answer(incident_id, person, rating, comment, incident.tier, now)
+            feedback_store.save(conn, answer)
+            record = Record(
+                incident_id, now, "feedback.received", actor=person, data={"rating": rating}
+            )
+            persist(conn, [record], now)
+        return answer
+
+    def feedback_grant(self, token: str) -> AckGrant:
+        """Whom a feedback link lets rate which incident (BadAckToken, ExpiredAckToken,
+        AckLinksOff)."""
+        if self.ack_links is None:
+            raise AckLinksOff("feedback links are off: ESCALADE_SECRET_KEY is not set")
+        return self.ack_links.feedback_grant(token, self.clock.now())
+
+    def feedback_by_link(self, token: str, rating: int, comment: str | None) -> feedback.Answer:
+        grant = self.feedback_grant(token)
+        return self.submit_feedback(grant.incident_id, grant.person or "", rating, comment)
+
+    def feedback_metrics(self, by: str, since: datetime | None = None) -> dict[str, Any]:
+        """Satisfaction with the response, per team or tier: responses, mean, distribution."""
+        with self.reader.connect() as conn:
+            answers = feedback_store.since(conn, since)
+        groups = feedback.satisfaction(self.policy.policy, answers, by)
+        return {"by": by, "groups": {k: v.to_record() for k, v in groups.items()}}
+
     def learning_metrics(self, since: datetime | None = None) -> dict[str, Any]:
         """Policy updates following incidents: policy versions that closed an incident's
         action item, and the share of resolved incidents that led to one."""
@@ -508,9 +556,30 @@ class Escalade:
         tier: str | None = None,
         limit: int = 50,
         before: datetime | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        type: str | None = None,
+        model: str | None = None,
+        team: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Newest first. `team` keeps incidents led by one of the team's members."""
+        leads = None
+        if team is not None:
+            found_team = self.policy.policy.teams.get(team)
+            leads = list(found_team.members) if found_team else []
         with self.reader.connect() as conn:
-            found = incidents.listing(conn, status=status, tier=tier, limit=limit, before=before)
+            found = incidents.listing(
+                conn,
+                status=status,
+                tier=tier,
+                limit=limit,
+                before=before,
+                since=since,
+                until=until,
+                type=type,
+                model=model,
+                leads=leads,
+            )
         return [i.to_record() for i in found]
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
@@ -526,7 +595,21 @@ class Escalade:
                 "risks": registry.risk_register(conn, incident_id),
                 "timeline": timeline.for_incident(conn, incident_id),
                 "signals": signals.for_incident(conn, incident_id),
+                "feedback": [
+                    {"person": a.person, "rating": a.rating, "comment": a.comment}
+                    for a in feedback_store.for_incident(conn, incident_id)
+                ],
+                "next_rung_at": _iso(timers.next_for_incident(conn, incident_id, _RUNG_TIMERS)),
             }
+
+    def audit_log(self, *, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        """The timeline of every incident and review, newest first."""
+        with self.reader.connect() as conn:
+            return timeline.recent(conn, limit=limit, before=before)
+
+    def on_call(self, at: datetime | None = None) -> list[OnCall]:
+        """Who holds each schedule now (or at `at`), until when, and who is next."""
+        return roster(self.policy.policy, at or self.clock.now())
 
     # --- human review of AI actions --------------------------------------------
     def request_review(self, wire: ReviewRequestIn, requested_by: str) -> reviews.Requested:
@@ -636,6 +719,25 @@ class Escalade:
         with self.reader.connect() as conn:
             return timeline.verify_report(conn, incident_id)
 
+    def principal(self, token_id: str) -> Principal | None:
+        """The principal of a live token, by id (None once revoked): sessions hold ids."""
+        if token_id == _BOOTSTRAP.token_id:
+            return _BOOTSTRAP if self._admin_token else None
+        with self.reader.connect() as conn:
+            record = tokens.by_id(conn, token_id)
+        if record is None or record.revoked:
+            return None
+        return Principal(record.id, record.name, record.scope)
+
+    def acting_as(self, principal: Principal, by: str | None) -> str:
+        """Who acts. A token named after a person of the policy acts only as that person
+        (admins excepted), so one responder cannot cast another's vote."""
+        if principal.name in self.policy.policy.people and principal.scope != "admin":
+            if by not in (None, principal.name):
+                raise PermissionError(f"token of {principal.name!r} cannot act as {by!r}")
+            return principal.name
+        return by or principal.name
+
     def authenticate(self, token: str) -> Principal | None:
         """The principal behind a bearer token; cached for a few seconds per token.
 
@@ -643,7 +745,7 @@ class Escalade:
         request; revoking a token takes effect within the cache lifetime.
         """
         if self._admin_token and _same(token, self._admin_token):
-            return Principal("bootstrap", "bootstrap-admin", "admin")
+            return _BOOTSTRAP
         now = time.monotonic()
         cached = self._token_cache.get(token)
         if cached is not None and cached[0] > now:
@@ -661,6 +763,14 @@ class Escalade:
             self._token_cache.clear()
         self._token_cache[token] = (now + 5.0, principal)
         return principal
+
+
+_RUNG_TIMERS = (TimerKind.LADDER, TimerKind.HOURS)
+_BOOTSTRAP = Principal("bootstrap", "bootstrap-admin", "admin")  # ESCALADE_ADMIN_TOKEN
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _same(a: str, b: str) -> bool:

@@ -178,6 +178,12 @@ class Worker:
         # Pages about an incident carry a link that acknowledges it as the recipient.
         if self.ack_links is not None and "incident" in data and "pagerduty" not in data:
             ack_url = self.ack_links.url(delivery.incident_id, delivery.person, now)
+        text = payload["text"]
+        if self.ack_links is not None and data.get("feedback") and policy.feedback is not None:
+            ttl = policy.feedback.expires.as_timedelta()
+            link = self.ack_links.feedback_url(delivery.incident_id, delivery.person, now, ttl)
+            text = f"{text}\nRate it here: {link}"
+            data = {**data, "feedback_url": link}
         message = Message(
             delivery_id=delivery.id,
             attempt=delivery.attempts,
@@ -188,7 +194,7 @@ class Worker:
             address=person.email if person else None,
             target=delivery.target,
             subject=payload["subject"],
-            text=payload["text"],
+            text=text,
             data=data,
             ack_url=ack_url,
         )

@@ -136,6 +136,17 @@ class EscaladeClient:
         found: dict[str, Any] = self._call("GET", f"/v1/policy/versions/{ref}")
         return found
 
+    def feedback(
+        self, incident_id: str, rating: int, comment: str | None = None, by: str | None = None
+    ) -> dict[str, Any]:
+        """Rate how the response to a resolved incident went (1-5), as a participant."""
+        body: dict[str, Any] = {"rating": rating}
+        body.update({k: v for k, v in (("comment", comment), ("by", by)) if v is not None})
+        result: dict[str, Any] = self._call(
+            "POST", f"/v1/incidents/{incident_id}/feedback", json=body
+        )
+        return result
+
     def export_incident(self, incident_id: str) -> dict[str, Any]:
         """The incident anonymised for publishing (shared learnings)."""
         result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}/export")

@@ -185,8 +185,15 @@ def listing(
     before: datetime | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    type: str | None = None,
+    model: str | None = None,
+    leads: Sequence[str] | None = None,
 ) -> list[Incident]:
-    """Newest first; `limit=None` returns every match (for reports, not pages)."""
+    """Newest first; `limit=None` returns every match (for reports, not pages).
+
+    `leads` keeps incidents whose incident lead is one of these people (a team's
+    incidents); an empty sequence matches nothing.
+    """
     query = select(incidents).order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
     if status == "open":
         query = query.where(incidents.c.status != IncidentStatus.RESOLVED.value)
@@ -194,6 +201,13 @@ def listing(
         query = query.where(incidents.c.status == status)
     if tier:
         query = query.where(incidents.c.tier == tier)
+    if type:
+        query = query.where(incidents.c.type == type)
+    if model:
+        query = query.where(incidents.c.state["subject"]["model"].as_string() == model)
+    if leads is not None:
+        lead = incidents.c.state["roles"]["incident_lead"].as_string()
+        query = query.where(lead.in_(list(leads)))
     if before:
         query = query.where(incidents.c.opened_at < before)
     if since:

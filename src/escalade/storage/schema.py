@@ -265,3 +265,17 @@ policy_versions = Table(
     UniqueConstraint("previous", "digest", name="uq_policy_versions_change"),
     Index("ix_policy_versions_digest", "digest"),
 )
+
+# Responder feedback (domain/feedback.py): one rating per participant and incident;
+# a second answer replaces the first.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("incident_id", String(40), primary_key=True),
+    Column("person", String(200), primary_key=True),
+    Column("rating", Integer, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("tier", String(100), nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Index("ix_feedback_submitted", "submitted_at"),
+)

@@ -86,6 +86,18 @@ def for_incident(conn: Connection, incident_id: str) -> list[dict[str, Any]]:
     return for_incidents(conn, [incident_id]).get(incident_id, [])
 
 
+def recent(conn: Connection, *, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+    """The whole log, newest first, across incidents and reviews; page with `before` (an id)."""
+    query = select(timeline).order_by(timeline.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(timeline.c.id < before)
+    return [_entry(r) | {"incident_id": r.incident_id} for r in conn.execute(query)]
+
+
+def _entry(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "at": r.at.isoformat(), "kind": r.kind, "actor": r.actor, "data": r.data}
+
+
 def for_incidents(conn: Connection, incident_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """The timelines of several incidents in one query, each oldest first."""
     found: dict[str, list[dict[str, Any]]] = {}
@@ -97,9 +109,7 @@ def for_incidents(conn: Connection, incident_ids: Sequence[str]) -> dict[str, li
         .order_by(timeline.c.id)
     )
     for r in rows:
-        found.setdefault(r.incident_id, []).append(
-            {"id": r.id, "at": r.at.isoformat(), "kind": r.kind, "actor": r.actor, "data": r.data}
-        )
+        found.setdefault(r.incident_id, []).append(_entry(r))
     return found
 
 

@@ -71,5 +71,16 @@ def next_due(conn: Connection) -> datetime | None:
     return value
 
 
+def next_for_incident(
+    conn: Connection, incident_id: str, kinds: Iterable[TimerKind]
+) -> datetime | None:
+    """When the incident's earliest timer of these kinds is due (None when none is set)."""
+    query = select(func.min(timers.c.due_at)).where(
+        timers.c.incident_id == incident_id, timers.c.kind.in_([k.value for k in kinds])
+    )
+    value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
 def pending(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(timers)).scalar_one())

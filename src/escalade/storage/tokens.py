@@ -40,6 +40,13 @@ def find(conn: Connection, token: str) -> TokenRecord | None:
     return TokenRecord(row.id, row.name, row.scope, row.revoked_at is not None)
 
 
+def by_id(conn: Connection, token_id: str) -> TokenRecord | None:
+    row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+    if row is None:
+        return None
+    return TokenRecord(row.id, row.name, row.scope, row.revoked_at is not None)
+
+
 def touch(conn: Connection, token_id: str, now: datetime) -> None:
     conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
 

@@ -3,7 +3,7 @@
 Existing entries are chained in the order they were written.
 
 Revision ID: 0007
-Revises: 0005 (re-chained after main's 0010 and 0005)
+Revises: 0011 (re-chained after main's 0010, 0005 and 0011)
 """
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from escalade.domain.audit import GENESIS, entry_hash
 from escalade.storage.schema import Json, UTCDateTime
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
