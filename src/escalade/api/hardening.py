@@ -72,9 +72,10 @@ async def _respond(
 
 
 class SecurityHeaders:
-    """The headers on every answer. Static files under `static_prefix` (the
-    dashboard's script and styles, which change only with a release) may be
-    cached; everything else is `no-store`."""
+    """The headers on every answer, unless the route set its own (the dashboard
+    sends a stricter CSP). Static files under `static_prefix` (the dashboard's
+    script and styles, which change only with a release) may be cached;
+    everything else is `no-store`."""
 
     def __init__(self, app: ASGIApp, hsts_max_age: int, static_prefix: str = "/ui/static/") -> None:
         self.app = app
@@ -82,7 +83,6 @@ class SecurityHeaders:
         self.static_headers = [
             (k, b"public, max-age=3600" if k == b"cache-control" else v) for k, v in self.headers
         ]
-        self.names = {name for name, _ in self.headers}
         self.static_prefix = static_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,10 +95,9 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() not in self.names
-                ]
-                message["headers"] = kept + headers
+                own = list(message.get("headers", []))
+                present = {bytes(k).lower() for k, _ in own}
+                message["headers"] = own + [(k, v) for k, v in headers if k not in present]
             await send(message)
 
         await self.app(scope, receive, with_headers)
