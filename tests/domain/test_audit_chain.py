@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from escalade.domain.audit import GENESIS, Entry, Head, entry_hash, verify_chain
+from escalade.domain.audit_chain import GENESIS, Entry, Head, entry_hash, verify_chain
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

@@ -93,7 +93,7 @@ timeline = Table(
     Column("kind", String(100), nullable=False),
     Column("actor", String(200), nullable=True),
     Column("data", Json, nullable=False),
-    # The audit chain (domain/audit.py): position in the incident's chain, the hash
+    # The audit chain (domain/audit_chain.py): position in the incident's chain, the hash
     # of the entry before, and this entry's hash. Unique (incident_id, seq) so two
     # writers can never fork one chain.
     Column("seq", Integer, nullable=False),

@@ -1,6 +1,6 @@
 """The incident timeline: an append-only log of everything that happened.
 
-Each incident's entries form a hash chain (domain/audit.py). Appending locks the
+Each incident's entries form a hash chain (domain/audit_chain.py). Appending locks the
 chain's head row first, so two writers to one incident queue up instead of
 forking the chain; on SQLite the write transaction (BEGIN IMMEDIATE) already
 serialises them.
@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from escalade.domain.audit import GENESIS, Break, Entry, Head, entry_hash, verify_chain
+from escalade.domain.audit_chain import GENESIS, Break, Entry, Head, entry_hash, verify_chain
 from escalade.domain.effects import Record
 from escalade.storage.schema import audit_heads, timeline
 

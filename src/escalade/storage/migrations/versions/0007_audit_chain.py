@@ -9,7 +9,7 @@ Revises: 0011 (re-chained after main's 0010, 0005 and 0011)
 import sqlalchemy as sa
 from alembic import op
 
-from escalade.domain.audit import GENESIS, entry_hash
+from escalade.domain.audit_chain import GENESIS, entry_hash
 from escalade.storage.schema import Json, UTCDateTime
 
 revision = "0007"
