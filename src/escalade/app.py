@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from escalade import __version__
 from escalade.api import (
     ack,
+    audit,
     command,
     exercises,
     feedback,
@@ -29,9 +30,17 @@ from escalade.api import (
     registry,
     reviews,
     signals,
+    tokens,
     workers,
 )
 from escalade.api.errors import field_path, problem
+from escalade.api.hardening import (
+    BodyLimit,
+    ErrorBarrier,
+    JsonGuard,
+    RateLimit,
+    SecurityHeaders,
+)
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
 from escalade.engine.acklinks import configured
@@ -43,13 +52,6 @@ from escalade.settings import Settings
 from escalade.web import install as install_dashboard
 
 log = logging.getLogger("escalade.app")
-
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 _ROUTERS = (
@@ -66,6 +68,8 @@ _ROUTERS = (
     feedback,
     exercises,
     workers,
+    tokens,
+    audit,
 )
 
 
@@ -124,15 +128,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     for module in _ROUTERS:
         app.include_router(module.router)
     install_dashboard(app, settings.secret_key)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[..., object]) -> Response:
-        response: Response = await call_next(request)  # type: ignore[misc]
-        response.headers.update(_SECURITY_HEADERS)
-        if request.url.path.startswith("/ui/static/"):
-            # The dashboard's script and styles change only with a release.
-            response.headers["Cache-Control"] = "public, max-age=3600"
-        return response
+    _harden(app, settings)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
@@ -151,8 +147,21 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     return app
 
 
+def _harden(app: FastAPI, settings: Settings) -> None:
+    """The layers of api/hardening.py, added innermost first: the headers wrap
+    everything, so 413, 429 and 500 answers carry them too."""
+    app.add_middleware(JsonGuard)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    burst = settings.rate_burst or 2 * settings.rate_limit
+    app.add_middleware(RateLimit, rate=settings.rate_limit, burst=burst)
+    app.add_middleware(ErrorBarrier)
+    app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
+
+
 def _error_name(status: int) -> str:
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "error")
+    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}.get(
+        status, "error"
+    )
 
 
 def _with_headers(exc: HTTPException) -> Response:

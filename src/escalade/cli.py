@@ -285,6 +285,79 @@ def token_create(name: str, scope: str, db: str | None) -> None:
     click.echo(value)
 
 
+@token.command("list")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def token_list(db: str | None, as_json: bool) -> None:
+    """Every token: id, name, scope, created, last used, revoked (never the token)."""
+    from escalade.storage import tokens
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url, for_writes=False)
+    with engine.connect() as conn:
+        found = tokens.listing(conn)
+    engine.dispose()
+    if as_json:
+        click.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    for t in found:
+        state = "revoked" if t["revoked"] else "live"
+        used = t["last_used_at"] or "never used"
+        click.echo(f"{t['id']}  {t['scope']:<9}  {state:<7}  {t['name']}  (last used: {used})")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+def token_revoke(token_id: str, db: str | None) -> None:
+    """Revoke the token TOKEN_ID (servers refuse it within 5 seconds)."""
+    from datetime import UTC, datetime
+
+    from escalade.storage import tokens
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url)
+    with engine.begin() as conn:
+        revoked = tokens.revoke(conn, token_id, datetime.now(UTC))
+    engine.dispose()
+    if not revoked:
+        click.echo(f"escalade: no live token {token_id!r}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {token_id}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
+@click.option("--incident", help="Check only this incident's (or review's) chain.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def audit_verify(db: str | None, incident: str | None, as_json: bool) -> None:
+    """Check every timeline hash chain; exit 1 and name the first bad entry when broken."""
+    from escalade.storage import timeline
+    from escalade.storage.database import connect
+
+    engine = connect(_settings(None, db).database_url, for_writes=False)
+    with engine.connect() as conn:
+        result = timeline.verify_report(conn, incident)
+    engine.dispose()
+    if as_json:
+        click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    elif result["breaks"]:
+        for b in result["breaks"]:
+            at = f" seq {b['seq']}" if b["seq"] is not None else ""
+            entry = f" (entry id {b['entry_id']})" if b["entry_id"] is not None else ""
+            click.echo(f"BROKEN {b['incident_id']}{at}{entry}: {b['problem']}")
+        click.echo(f"{len(result['breaks'])} of {result['chains']} chains broken", err=True)
+    else:
+        click.echo(f"ok: {result['chains']} chains, {result['entries']} entries verified")
+    if not result["ok"]:
+        sys.exit(1)
+
+
 @main.group()
 def integrations() -> None:
     """Integration keys for PagerDuty, Alertmanager, Grafana, Evidently, webhooks."""

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _SECRET_WORDS = ("token", "secret", "password", "authorization")
+# Secrets that can hide inside any text (an exception, a URL): bearer tokens,
+# Escalade's own tokens, and passwords in URLs (scheme://user:password@host).
+_SECRET_TEXT = re.compile(r"(?i)(bearer\s+)\S+|esk_[A-Za-z0-9_-]+|(://[^/\s:@]+:)[^@\s/]+(@)")
+
+
+def scrub(text: str) -> str:
+    """`text` with bearer tokens, Escalade tokens and URL passwords replaced."""
+    return _SECRET_TEXT.sub(
+        lambda m: (m.group(1) or m.group(2) or "") + "[redacted]" + (m.group(3) or ""), text
+    )
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -19,7 +30,7 @@ class KeyValueFormatter(logging.Formatter):
         line = " ".join(str(p) for p in parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return scrub(line)
 
 
 def configure(level: str = "INFO") -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import AwareDatetime
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,6 +24,9 @@ from escalade.engine.service import Principal
 from escalade.storage import deliveries, incidents, timers
 
 router = APIRouter()
+# Metrics look 30 days before `since`; dates near the calendar's ends would overflow.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @router.get("/healthz", tags=["operations"])
@@ -77,11 +81,14 @@ async def incident_metrics(
     request: Request,
     _: Annotated[Principal, Depends(requires("viewer"))],
     by: Annotated[str | None, Query(pattern="^(tier|type|model|team)$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response:
     """MTTD, MTTA, MTTR, time to escalation, breach and on-time rates, recurrence."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not _EARLIEST <= value <= _LATEST:
+            return problem(422, "invalid_request", f"{name}: must be between 1970 and 9000")
     escalade = service(request)
     summaries = await anyio.to_thread.run_sync(
         lambda: escalade.incident_metrics(by=by, since=since, until=until)

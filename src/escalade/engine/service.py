@@ -733,6 +733,32 @@ class Escalade:
             tokens.create(conn, token_id=token_id, name=name, token=token, scope=scope, now=now)
         return token_id, token
 
+    def list_tokens(self) -> list[dict[str, object]]:
+        """Every token's id, name, scope, creation, last use and revocation (never a hash)."""
+        with self.reader.connect() as conn:
+            return tokens.listing(conn)
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke a token at once in this process (other processes within 5 s).
+
+        False when no live token has this id.
+        """
+        with self.db.begin() as conn:
+            revoked = tokens.revoke(conn, token_id, self.clock.now())
+        if revoked:
+            self._token_cache = {
+                k: v
+                for k, v in self._token_cache.items()
+                if v[1] is None or v[1].token_id != token_id
+            }
+        return revoked
+
+    # --- audit ---------------------------------------------------------------
+    def verify_audit(self, incident_id: str | None = None) -> dict[str, Any]:
+        """Check the timeline's hash chains: every chain, or one incident's."""
+        with self.reader.connect() as conn:
+            return timeline.verify_report(conn, incident_id)
+
     def principal(self, token_id: str) -> Principal | None:
         """The principal of a live token, by id (None once revoked): sessions hold ids."""
         if token_id == _BOOTSTRAP.token_id:

@@ -93,7 +93,24 @@ timeline = Table(
     Column("kind", String(100), nullable=False),
     Column("actor", String(200), nullable=True),
     Column("data", Json, nullable=False),
+    # The audit chain (domain/audit_chain.py): position in the incident's chain, the hash
+    # of the entry before, and this entry's hash. Unique (incident_id, seq) so two
+    # writers can never fork one chain.
+    Column("seq", Integer, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     Index("ix_timeline_incident", "incident_id", "id"),
+    Index("ux_timeline_chain", "incident_id", "seq", unique=True),
+)
+
+# The last link of each chain, so that deleting entries off the end is detected;
+# its row is also the lock that serialises writers to one incident's timeline.
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("incident_id", String(40), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 timers = Table(

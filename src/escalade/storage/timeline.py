@@ -1,31 +1,85 @@
-"""The incident timeline: an append-only log of everything that happened."""
+"""The incident timeline: an append-only log of everything that happened.
+
+Each incident's entries form a hash chain (domain/audit_chain.py). Appending locks the
+chain's head row first, so two writers to one incident queue up instead of
+forking the chain; on SQLite the write transaction (BEGIN IMMEDIATE) already
+serialises them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select, update
 
+from escalade.domain.audit_chain import GENESIS, Break, Entry, Head, entry_hash, verify_chain
 from escalade.domain.effects import Record
-from escalade.storage.schema import timeline
+from escalade.storage.schema import audit_heads, timeline
 
 
 def append(conn: Connection, records: Sequence[Record]) -> None:
-    if records:
-        conn.execute(
-            timeline.insert(),
-            [
-                {
-                    "incident_id": r.incident_id,
-                    "at": r.at,
-                    "kind": r.kind,
-                    "actor": r.actor,
-                    "data": r.data,
-                }
-                for r in records
-            ],
+    if not records:
+        return
+    heads = _lock_heads(conn, sorted({r.incident_id for r in records}))
+    existing = set(heads)
+    rows = []
+    for r in records:
+        seq, prev = heads.get(r.incident_id, (0, GENESIS))
+        seq += 1
+        digest = entry_hash(
+            prev,
+            incident_id=r.incident_id,
+            seq=seq,
+            at=r.at,
+            kind=r.kind,
+            actor=r.actor,
+            data=r.data,
         )
+        rows.append(
+            {
+                "incident_id": r.incident_id,
+                "at": r.at,
+                "kind": r.kind,
+                "actor": r.actor,
+                "data": r.data,
+                "seq": seq,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        heads[r.incident_id] = (seq, digest)
+    conn.execute(timeline.insert(), rows)
+    moved = [
+        {"key": i, "new_seq": s, "new_hash": h} for i, (s, h) in heads.items() if i in existing
+    ]
+    if moved:
+        conn.execute(
+            update(audit_heads)
+            .where(audit_heads.c.incident_id == bindparam("key"))
+            .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")),
+            moved,
+        )
+    # A chain without a head is one this transaction starts (an incident or review
+    # it creates, invisible to other writers until commit). Should another writer
+    # start the same chain anyway, the primary key fails one of them: no fork.
+    started = [
+        {"incident_id": i, "seq": s, "hash": h} for i, (s, h) in heads.items() if i not in existing
+    ]
+    if started:
+        conn.execute(audit_heads.insert(), started)
+
+
+def _lock_heads(conn: Connection, incident_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """The existing heads of these chains, locked until commit (in one fixed order,
+    so two writers never deadlock)."""
+    rows = conn.execute(
+        select(audit_heads.c.incident_id, audit_heads.c.seq, audit_heads.c.hash)
+        .where(audit_heads.c.incident_id.in_(incident_ids))
+        .order_by(audit_heads.c.incident_id)
+        .with_for_update()
+    )
+    return {r.incident_id: (r.seq, r.hash) for r in rows}
 
 
 def for_incident(conn: Connection, incident_id: str) -> list[dict[str, Any]]:
@@ -69,3 +123,51 @@ def last_of(conn: Connection, incident_id: str, kinds: Sequence[str]) -> dict[st
         .limit(1)
     ).first()
     return None if row is None else {"kind": row.kind, "data": row.data}
+
+
+def verify(conn: Connection, incident_id: str | None = None) -> tuple[int, int, list[Break]]:
+    """Check every chain (or one): (chains checked, entries checked, breaks)."""
+    heads_query = select(audit_heads)
+    entries_query = select(timeline).order_by(timeline.c.incident_id, timeline.c.id)
+    if incident_id is not None:
+        heads_query = heads_query.where(audit_heads.c.incident_id == incident_id)
+        entries_query = entries_query.where(timeline.c.incident_id == incident_id)
+    heads = {r.incident_id: Head(r.incident_id, r.seq, r.hash) for r in conn.execute(heads_query)}
+    chains = entries = 0
+    breaks: list[Break] = []
+    seen: set[str] = set()
+    for chain_id, chain in _chains(conn.execute(entries_query).yield_per(1000)):
+        seen.add(chain_id)
+        chains += 1
+        entries += len(chain)
+        breaks += verify_chain(chain_id, chain, heads.get(chain_id))
+    for chain_id in sorted(set(heads) - seen):
+        chains += 1
+        breaks += verify_chain(chain_id, [], heads[chain_id])
+    return chains, entries, breaks
+
+
+def verify_report(conn: Connection, incident_id: str | None = None) -> dict[str, Any]:
+    """`verify` as JSON: ok, chains, entries, and each break."""
+    chains, entries, breaks = verify(conn, incident_id)
+    return {
+        "ok": not breaks,
+        "chains": chains,
+        "entries": entries,
+        "breaks": [b.as_dict() for b in breaks],
+    }
+
+
+def _chains(rows: Any) -> Iterator[tuple[str, list[Entry]]]:
+    current: str | None = None
+    chain: list[Entry] = []
+    for r in rows:
+        if r.incident_id != current:
+            if current is not None:
+                yield current, chain
+            current, chain = r.incident_id, []
+        chain.append(
+            Entry(r.id, r.incident_id, r.seq, r.at, r.kind, r.actor, r.data, r.prev_hash, r.hash)
+        )
+    if current is not None:
+        yield current, chain

@@ -5,7 +5,7 @@ the previous release keep running against the upgraded schema during a rolling
 upgrade: they never read the new column and leave it NULL.
 
 Revision ID: 0008
-Revises: 0011
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import op
 from escalade.storage.schema import UTCDateTime
 
 revision = "0008"
-down_revision = "0011"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

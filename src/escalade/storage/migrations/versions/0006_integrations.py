@@ -1,7 +1,7 @@
 """Inbound integrations: PagerDuty Events, Alertmanager, Grafana, Evidently, webhooks.
 
-Revision ID: 0005
-Revises: 0010
+Revision ID: 0006
+Revises: 0005
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from escalade.storage.schema import Json, UTCDateTime
 
-revision = "0005"
-down_revision = "0010"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

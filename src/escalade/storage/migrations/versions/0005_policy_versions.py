@@ -1,6 +1,6 @@
 """Policy history: every policy that went live, with its diff.
 
-Revision ID: 0010
+Revision ID: 0005
 Revises: 0004
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 
 from escalade.storage.schema import Json, UTCDateTime
 
-revision = "0010"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """Responder feedback: ratings of how an incident's response went.
 
-Revision ID: 0011
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from escalade.storage.schema import UTCDateTime
 
-revision = "0011"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
