@@ -181,6 +181,8 @@ def escalade(db_url: str, sink: Sink, workers: int, tmp: Path) -> Iterator[str]:
         "ESCALADE_RATE_LIMIT": "0",
     }
     command = [str(VENV_BIN / "escalade"), "serve", "--port", str(port)]
+    if os.environ.get("BENCH_NO_ENGINE"):
+        command.append("--no-engine")
     if workers > 1:
         command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -225,11 +227,23 @@ def alertmanager(sink: Sink, tmp: Path) -> Iterator[str]:
 
 
 def wrk(
-    url: str, path: str, body: str, duration: float, tmp: Path, *, auth: bool, delay_ms: float = 0
+    url: str,
+    path: str,
+    body: str,
+    duration: float,
+    tmp: Path,
+    *,
+    auth: bool,
+    delay_ms: float = 0,
+    queued: bool = False,
 ) -> float:
-    """Requests per second wrk sustained (non-2xx answers make the run fail)."""
+    """Requests per second wrk sustained (non-2xx answers make the run fail).
+
+    `queued` sends `Prefer: respond-async`: 202 once durable in the inbox."""
     script = tmp / "load.lua"
     headers = f'wrk.headers["Authorization"] = "Bearer {TOKEN}"' if auth else ""
+    if queued:
+        headers += '\nwrk.headers["Prefer"] = "respond-async"'
     delay = f"delay = function() return {delay_ms} end" if delay_ms else ""
     script.write_text(WRK_SCRIPT % {"headers": headers, "body": body, "path": path, "delay": delay})
     out = subprocess.run(
@@ -243,6 +257,29 @@ def wrk(
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert found, out
     return float(found.group(1))
+
+
+def drained(url: str, started: float, timeout: float = 600.0) -> float:
+    """Wait until the inbox is empty; the seconds since `started` when it was."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text_ = httpx.get(url + "/metrics", timeout=30).text
+        found = re.search(r"^escalade_inbox_depth (\d+)", text_, re.MULTILINE)
+        assert found, "no escalade_inbox_depth in /metrics"
+        if found.group(1) == "0":
+            return time.perf_counter() - started
+        time.sleep(0.2)
+    raise TimeoutError("the inbox did not drain")
+
+
+def queued_ingest(
+    url: str, body: str, per_request: int, duration: float, tmp: Path
+) -> tuple[float, float]:
+    """Signals/s accepted with respond-async, and signals/s routed end to end
+    (everything accepted, divided by the time until the inbox was empty)."""
+    started = time.perf_counter()
+    rate = wrk(url, "/v1/signals", body, duration, tmp, auth=True, queued=True) * per_request
+    return rate, rate * duration / drained(url, started)
 
 
 def escalade_latency(url: str, sink: Sink, samples: int) -> list[float]:
@@ -329,6 +366,15 @@ def main() -> None:
                 rows.append(
                     (f"Escalade {label}, batches of 100", f"{hundred * 100:,.0f} signals/s")
                 )
+                for size, body in ((1, ONE_SIGNAL), (100, batch_body(100))):
+                    accepted, routed = queued_ingest(url, body, size, args.duration, tmp)
+                    rows.append(
+                        (
+                            f"Escalade {label}, respond-async, {size} per request: "
+                            "accepted / routed",
+                            f"{accepted:,.0f} / {routed:,.0f} signals/s",
+                        )
+                    )
                 quiet = escalade_latency(url, sink, args.samples)
                 rows.append((f"Escalade {label} signal to notification, p50 / p99 ms", ms(quiet)))
                 loaded = under_load(

@@ -33,7 +33,7 @@ from escalade.api import (
     tokens,
     workers,
 )
-from escalade.api.errors import field_path, problem
+from escalade.api.errors import field_path, problem, refusal
 from escalade.api.hardening import (
     BodyLimit,
     ErrorBarrier,
@@ -83,6 +83,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         ack_links=configured(settings.secret_key, settings.public_url, settings.ack_link_ttl),
     )
     committer = GroupCommitter(escalade.ingest)
+    queue = GroupCommitter(escalade.enqueue)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
     worker = Worker.of(escalade, senders, settings.tuning)
@@ -92,6 +93,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         nonlocal thread
         await committer.start()
+        await queue.start()
         await anyio.to_thread.run_sync(escalade.record_policy, "startup")
         if settings.run_engine:
             thread = threading.Thread(
@@ -108,6 +110,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
                 # Long enough for a send in hand to finish (channel timeouts are shorter).
                 thread.join(timeout=30)
             await committer.stop()
+            await queue.stop()
             senders.close()
             escalade.close()
 
@@ -116,9 +119,13 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         version=__version__,
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        # Escalade ships no OpenTelemetry; FastAPI's probe for a configured provider
+        # alone cost a fifth of the ingest path's time per request (bench/serve.py).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.escalade = escalade
     app.state.committer = committer
+    app.state.queue = queue
     app.state.tuning = settings.tuning
     app.state.inbound = Inbound(escalade, settings.integration_rate_limit)
     alive: Callable[[], bool] | None = (
@@ -132,7 +139,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
-        return _with_headers(exc)
+        return refusal(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
@@ -150,24 +157,13 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
 def _harden(app: FastAPI, settings: Settings) -> None:
     """The layers of api/hardening.py, added innermost first: the headers wrap
     everything, so 413, 429 and 500 answers carry them too."""
+    app.add_middleware(signals.FastIngest)
     app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     burst = settings.rate_burst or 2 * settings.rate_limit
     app.add_middleware(RateLimit, rate=settings.rate_limit, burst=burst)
     app.add_middleware(ErrorBarrier)
     app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
-
-
-def _error_name(status: int) -> str:
-    return {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}.get(
-        status, "error"
-    )
-
-
-def _with_headers(exc: HTTPException) -> Response:
-    response = problem(exc.status_code, _error_name(exc.status_code), str(exc.detail))
-    response.headers.update(exc.headers or {})
-    return response
 
 
 def create_app_from_env() -> FastAPI:

@@ -6,8 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from conftest import FakeClock
+from escalade.api.signals import wants_async
 from escalade.app import create_app
 from escalade.settings import Settings
+from escalade.storage import inbox
 from escalade.storage.schema import incidents, signals
 from support.engines import Harness
 
@@ -139,4 +141,78 @@ def test_health_and_metrics(client: TestClient) -> None:
     client.post("/v1/signals", json=LEAK, headers=ADMIN)
     text = client.get("/metrics").text
     assert "escalade_incidents_open 1" in text
+    assert "escalade_inbox_depth 0" in text
     assert client.get("/healthz").headers["X-Content-Type-Options"] == "nosniff"
+
+
+ASYNC = {**ADMIN, "Prefer": "respond-async"}
+
+
+def test_respond_async_queues_durably_and_the_worker_routes_once(
+    client: TestClient, harness: Harness
+) -> None:
+    body = {"signals": [{**LEAK, "id": "leak-1"}, {**LEAK, "id": "leak-2"}]}
+    response = client.post("/v1/signals", json=body, headers=ASYNC)
+    assert response.status_code == 202
+    assert response.headers["Preference-Applied"] == "respond-async"
+    answers = response.json()["signals"]
+    assert [(a["id"], a["routed"], a["incident_id"]) for a in answers] == [
+        ("leak-1", False, None),
+        ("leak-2", False, None),
+    ]
+    assert stored(client) == (0, 0)  # durable in the inbox, not yet routed
+    waiting = client.get("/v1/signals/leak-1", headers=ADMIN).json()
+    assert waiting["routed"] is False and waiting["summary"] == "PII"
+    # A re-post while queued is a duplicate, in either mode.
+    again = client.post("/v1/signals", json={**LEAK, "id": "leak-1"}, headers=ASYNC)
+    assert again.json()["signals"][0]["duplicate"] is True
+    service = client.app.state.escalade  # type: ignore[attr-defined]
+    worker = harness.worker(service)
+    assert worker.route_inbox(service.clock.now()) == 2
+    assert worker.route_inbox(service.clock.now()) == 0
+    assert stored(client) == (2, 1)
+    routed = client.get("/v1/signals/leak-2", headers=ADMIN).json()
+    assert routed["routed"] is True and routed["incident_id"]
+    after = client.post("/v1/signals", json={**LEAK, "id": "leak-2"}, headers=ASYNC)
+    assert after.json() == {
+        "accepted": 0,
+        "signals": [
+            {
+                "id": "leak-2",
+                "incident_id": None,
+                "duplicate": True,
+                "silenced_by": None,
+                "routed": False,
+            }
+        ],
+    }
+    assert stored(client) == (2, 1)
+
+
+def test_respond_async_rejects_malformed_and_unauthorised_bodies_whole(
+    client: TestClient,
+) -> None:
+    bad = client.post("/v1/signals", json={"signals": [LEAK, {"kind": ""}]}, headers=ASYNC)
+    assert bad.status_code == 422 and "signals[1].kind" in bad.json()["message"]
+    viewer = {"Authorization": "Bearer viewer-token", "Prefer": "respond-async"}
+    assert client.post("/v1/signals", json=LEAK, headers=viewer).status_code == 403
+    missing = client.post("/v1/signals", json=LEAK, headers={"Prefer": "respond-async"})
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    service = client.app.state.escalade  # type: ignore[attr-defined]
+    assert service.signal("anything") is None
+    with service.db.connect() as conn:
+        assert inbox.depth(conn) == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "queued"),
+    [
+        ("respond-async", True),
+        ("wait=5, respond-async", True),
+        ("Respond-Async; x=1", True),
+        ("return=minimal", False),
+        ("", False),
+    ],
+)
+def test_prefer_header_parsing(header: str, queued: bool) -> None:
+    assert wants_async(header) is queued

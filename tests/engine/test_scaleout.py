@@ -9,11 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from conftest import FakeClock
 from escalade.cli import main
 from escalade.domain.signals import SignalIn
+from escalade.engine.ingest import ROUTER_LOCK
 from escalade.engine.presence import listing
 from escalade.engine.tuning import Tuning, TuningError
 from escalade.engine.worker import Worker, backoff
@@ -285,3 +286,29 @@ def test_escalade_workers_lists_heartbeats_and_names_a_bad_knob(
         main, ["workers", "--db", harness.database_url], env={"ESCALADE_WORKER_POLL": "soon"}
     )
     assert bad.exit_code == 2 and "ESCALADE_WORKER_POLL" in bad.output
+
+
+def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
+    harness: Harness, database_url: str
+) -> None:
+    service = harness.service()
+    wire = [
+        SignalIn.model_validate({"kind": "privacy_leak", "summary": f"leak {i}", "id": f"q-{i}"})
+        for i in range(7)
+    ]
+    queued = service.enqueue(service.accept(wire))
+    assert queued.due_now and not any(a.duplicate for a in queued.accepted)
+    worker = small_batches(harness.worker(service))
+    if database_url.startswith("postgresql"):
+        # Another process routing holds the router lock: this worker routes nothing.
+        with service.db.begin() as held:
+            held.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTER_LOCK})
+            assert worker.route_inbox(service.clock.now()) == 0
+    assert [worker.route_inbox(service.clock.now()) for _ in range(4)] == [3, 3, 1, 0]
+    incident_ids = {service.signal(f"q-{i}")["incident_id"] for i in range(7)}  # type: ignore[index]
+    assert len(incident_ids) == 1  # one group: the first opened it, the rest joined in order
+    (incident_id,) = incident_ids
+    shown = service.incident(str(incident_id))
+    assert [s["summary"] for s in shown["signals"]] == [f"leak {i}" for i in range(7)]  # type: ignore[index]
+    again = service.enqueue(service.accept(wire[:2]))
+    assert [a.duplicate for a in again.accepted] == [True, True] and not again.due_now

@@ -139,10 +139,13 @@ def wait_until(check: object, timeout: float, what: str) -> None:
 class Streamer(threading.Thread):
     """Posts one signal at a time and remembers every one answered 202."""
 
-    def __init__(self, cluster: Cluster, rng: random.Random) -> None:
+    def __init__(
+        self, cluster: Cluster, rng: random.Random, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(name="signal-streamer", daemon=True)
         self.cluster = cluster
         self.rng = rng
+        self.headers = headers or {}
         self.stop = threading.Event()
         self.accepted: list[str] = []
         self.refused = 0
@@ -151,6 +154,7 @@ class Streamer(threading.Thread):
         n = 0
         with httpx.Client(base_url=self.cluster.api.url, timeout=10) as client:
             client.headers.update(self.cluster.api.client.headers)
+            client.headers.update(self.headers)
             while not self.stop.is_set():
                 n += 1
                 body = {"kind": "privacy_leak", "summary": f"leak {n}", "dedup_key": f"s-{n}"}
@@ -166,14 +170,17 @@ class Streamer(threading.Thread):
                 self.stop.wait(self.rng.uniform(0.02, 0.08))
 
 
+@pytest.mark.parametrize("prefer", ["", "respond-async"], ids=["routed", "queued"])
 def test_sigkill_at_random_loses_no_accepted_signal_no_timer_and_sends_each_key_once(
-    cluster: Cluster, sink: Sink
+    cluster: Cluster, sink: Sink, prefer: str
 ) -> None:
+    """Answered 202 means durable: routed at once, or (respond-async) queued in the
+    inbox for the workers, who may be killed while they route it."""
     rng = random.Random(SEED)
     cluster.start_api()
     for name in ("w1", "w2"):
         cluster.start_worker(name)
-    streamer = Streamer(cluster, random.Random(SEED + 1))
+    streamer = Streamer(cluster, random.Random(SEED + 1), {"Prefer": prefer} if prefer else {})
     streamer.start()
     kills = {"api": 0, "w1": 0, "w2": 0}
     for _ in range(KILLS):
@@ -187,11 +194,14 @@ def test_sigkill_at_random_loses_no_accepted_signal_no_timer_and_sends_each_key_
     streamer.join(timeout=30)
     assert len(streamer.accepted) > 20
 
-    # Every signal answered 202 is stored and attached to an incident.
-    for signal_id in streamer.accepted:
+    # Every signal answered 202 is stored and attached to an incident (a queued
+    # one once the workers have routed it).
+    def routed(signal_id: str) -> bool:
         found = cluster.api.client.get(f"/v1/signals/{signal_id}")
         assert found.status_code == 200, signal_id
-        assert found.json()["incident_id"]
+        return bool(found.json()["incident_id"])
+
+    wait_until(lambda: all(routed(s) for s in streamer.accepted), 60, "every signal routed")
 
     # Every incident climbs its whole ladder: each rung fires exactly once.
     def settled() -> bool:

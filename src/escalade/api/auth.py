@@ -17,24 +17,27 @@ def service(request: Request) -> Escalade:
 
 def requires(*scopes: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency that admits a token whose scope grants any of `scopes`."""
-    scope = " or ".join(scopes)
 
     async def check(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token:
-            raise HTTPException(
-                401,
-                "missing bearer token: send 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        principal = service(request).authenticate(token.strip())
-        if principal is None:
-            raise HTTPException(
-                401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if not any(principal.may(s) for s in scopes):
-            raise HTTPException(403, f"token scope '{principal.scope}' may not do this ({scope})")
-        return principal
+        return authorize(service(request), request.headers.get("authorization", ""), scopes)
 
     return check
+
+
+def authorize(escalade: Escalade, header: str, scopes: tuple[str, ...]) -> Principal:
+    """The principal of an `Authorization` header if it grants any of `scopes`;
+    otherwise the 401 or 403 to answer, raised."""
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token:
+        raise HTTPException(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = escalade.authenticate(token.strip())
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    if not any(principal.may(s) for s in scopes):
+        wanted = " or ".join(scopes)
+        raise HTTPException(403, f"token scope '{principal.scope}' may not do this ({wanted})")
+    return principal

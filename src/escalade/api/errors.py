@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from escalade.api.responses import JSONResponse
 
@@ -34,3 +35,11 @@ def _message(error: Any) -> str:
 
 def problem(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
+
+
+def refusal(exc: HTTPException) -> JSONResponse:
+    """The problem body, with its headers, for an HTTPException (401, 403, 413, ...)."""
+    name = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large"}
+    response = problem(exc.status_code, name.get(exc.status_code, "error"), str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response

@@ -21,7 +21,7 @@ from escalade.domain.metrics import prometheus, to_csv_rows
 from escalade.domain.policy_history import changed_lines
 from escalade.domain.policy_loader import PolicyError
 from escalade.engine.service import Principal
-from escalade.storage import deliveries, incidents, timers
+from escalade.storage import deliveries, inbox, incidents, timers
 
 router = APIRouter()
 # Metrics look 30 days before `since`; dates near the calendar's ends would overflow.
@@ -57,6 +57,7 @@ async def metrics(request: Request) -> Response:
         with escalade.reader.connect() as conn:
             open_incidents = incidents.count_open(conn)
             pending = timers.pending(conn)
+            queued = inbox.depth(conn)
             by_status = deliveries.counts(conn)
         lines = [
             "# HELP escalade_incidents_open Incidents not yet resolved.",
@@ -65,6 +66,9 @@ async def metrics(request: Request) -> Response:
             "# HELP escalade_timers_pending Escalation timers waiting to fire.",
             "# TYPE escalade_timers_pending gauge",
             f"escalade_timers_pending {pending}",
+            "# HELP escalade_inbox_depth Signals accepted with respond-async, not yet routed.",
+            "# TYPE escalade_inbox_depth gauge",
+            f"escalade_inbox_depth {queued}",
             "# HELP escalade_deliveries Outbox rows by status.",
             "# TYPE escalade_deliveries gauge",
         ]

@@ -8,13 +8,15 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from escalade.api.auth import requires, service
-from escalade.api.errors import problem, validation_errors
+from escalade.api.auth import authorize, requires, service
+from escalade.api.errors import problem, refusal, validation_errors
 from escalade.api.responses import JSONResponse
 from escalade.domain.signals import SignalIn
 from escalade.engine.batcher import GroupCommitter
-from escalade.engine.service import Principal
+from escalade.engine.service import Escalade, Principal
 
 router = APIRouter()
 
@@ -65,12 +67,31 @@ def parse_signals(body: bytes) -> list[SignalIn] | JSONResponse:
 async def post_signals(
     request: Request, _: Annotated[Principal, Depends(requires("ingest"))]
 ) -> Response:
-    """Accept signals. Answers 202 only after every signal is committed."""
-    parsed = parse_signals(await request.body())
+    """Accept signals. Answers 202 only after every signal is committed: routed into
+    its incident, or with `Prefer: respond-async` queued durably for the router.
+
+    `FastIngest` answers this path before the framework does; this route is the
+    same core behind FastAPI, and what `/openapi.json` documents.
+    """
+    prefer = request.headers.get("prefer", "")
+    return await accept_signals(request.app.state, await request.body(), prefer)
+
+
+def wants_async(prefer: str) -> bool:
+    """Whether a `Prefer` header (RFC 7240) asks for `respond-async`."""
+    return any(
+        part.split(";", 1)[0].strip().lower() == "respond-async" for part in prefer.split(",")
+    )
+
+
+async def accept_signals(state: Any, body: bytes, prefer: str) -> Response:
+    """Parse, validate and commit the signals of a request body; the 202 or the 4xx."""
+    parsed = parse_signals(body)
     if isinstance(parsed, JSONResponse):
         return parsed
-    escalade = service(request)
-    committer: GroupCommitter = request.app.state.committer
+    escalade: Escalade = state.escalade
+    queued = wants_async(prefer)
+    committer: GroupCommitter = state.queue if queued else state.committer
     accepted = await committer.submit(escalade.accept(parsed))
     return JSONResponse(
         {
@@ -81,12 +102,53 @@ async def post_signals(
                     "incident_id": a.incident_id,
                     "duplicate": a.duplicate,
                     "silenced_by": a.silenced_by,
+                    "routed": not queued,
                 }
                 for a in accepted
             ],
         },
         status_code=202,
+        headers={"Preference-Applied": "respond-async"} if queued else None,
     )
+
+
+class FastIngest:
+    """`POST /v1/signals` straight from ASGI: the same authorisation and core as the
+    route, without the framework's per-request dependency resolution and request
+    objects. Ingest is the one hot path; every other request passes through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/signals" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        state = scope["app"].state
+        try:
+            authorize(state.escalade, headers.get(b"authorization", b"").decode("latin-1"), _INGEST)
+            body = await _body(receive)
+        except HTTPException as exc:
+            await refusal(exc)(scope, receive, send)
+            return
+        prefer = headers.get(b"prefer", b"").decode("latin-1")
+        response = await accept_signals(state, body, prefer)
+        await response(scope, receive, send)
+
+
+_INGEST = ("ingest",)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise HTTPException(400, "the client went away before sending the body")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 @router.get("/v1/signals/{signal_id}", tags=["signals"])

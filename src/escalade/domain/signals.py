@@ -66,11 +66,14 @@ class Signal:
     details: dict[str, Any] = field(default_factory=dict)
     links: tuple[dict[str, str], ...] = ()
     exercise: str | None = None  # the live drill this signal belongs to (docs/drills.md)
+    # The sender named it (`id` on the wire): only such a signal can be a re-post.
+    named: bool = field(default=False, compare=False)
 
     @classmethod
     def accept(cls, wire: SignalIn, *, signal_id: str, received_at: datetime) -> Signal:
         return cls(
             id=wire.id or signal_id,
+            named=wire.id is not None,
             kind=wire.kind,
             received_at=received_at,
             source=wire.source,

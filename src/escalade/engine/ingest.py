@@ -24,10 +24,11 @@ from escalade.domain.signals import Signal, SignalIn
 from escalade.engine.effects import persist
 from escalade.engine.ids import new_id
 from escalade.engine.policies import LoadedPolicy
-from escalade.storage import incidents, rule_state, signals
+from escalade.storage import inbox, incidents, rule_state, signals, wakeups
 from escalade.storage.signals import StoredSignal
 from escalade.storage.timers import DueTimer
 
+ROUTER_LOCK = 0x65736361  # PostgreSQL advisory lock: one inbox router at a time
 CONDITION_OWNER = "rule:"  # timers of `when: {for: ...}` belong to a rule, not an incident
 EXERCISE_PREFIX = "exr"  # incident ids of live drills: exr_...
 
@@ -55,6 +56,56 @@ def ingest(
 ) -> IngestResult:
     with db.begin() as conn:
         return ingest_in(conn, loaded, batch, now)
+
+
+def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
+    """Append signals to the inbox: durable at commit, routed by a worker right after.
+
+    Duplicates (an id already queued or routed, or twice in the batch) are
+    answered as such and stored once; only ids the sender named are looked up,
+    generated ones are new. `due_now` is true when anything was queued.
+    """
+    with db.begin() as conn:
+        seen = inbox.known(conn, [s.id for s in batch if s.named])
+        fresh: list[dict[str, Any]] = []
+        answers: list[Accepted] = []
+        for s in batch:
+            duplicate = s.id in seen
+            if not duplicate:
+                seen.add(s.id)
+                fresh.append(s.to_record())
+            answers.append(Accepted(s.id, None, duplicate=duplicate))
+        inbox.append(conn, fresh)
+        if fresh:
+            wakeups.notify(conn)
+    return IngestResult(tuple(answers), bool(fresh))
+
+
+def route_queued(db: Engine, loaded: LoadedPolicy, now: datetime, limit: int) -> tuple[int, bool]:
+    """Route up to `limit` queued signals, oldest first, in the transaction that
+    deletes them from the inbox: each is routed exactly once, whatever crashes.
+
+    Returns how many were routed and whether that left work due now. On
+    PostgreSQL one router runs at a time (others find the lock taken and go on),
+    which keeps a group's signals in arrival order.
+    """
+    with db.begin() as conn:
+        if not _router_lock(conn):
+            return 0, False
+        taken = inbox.take(conn, limit)
+        if not taken:
+            return 0, False
+        result = ingest_in(conn, loaded, [Signal.from_record(body) for _, body in taken], now)
+        inbox.remove(conn, [seq for seq, _ in taken])
+    return len(taken), result.due_now
+
+
+def _router_lock(conn: Connection) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True  # SQLite: BEGIN IMMEDIATE already made this the only writer
+    return bool(
+        conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ROUTER_LOCK}).scalar()
+    )
 
 
 @dataclass

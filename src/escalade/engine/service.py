@@ -51,10 +51,12 @@ from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.effects import persist
 from escalade.engine.ids import new_id, new_token
+from escalade.engine.ingest import IngestResult
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
 from escalade.storage import feedback as feedback_store
 from escalade.storage import (
+    inbox,
     incidents,
     policy_versions,
     registry,
@@ -137,9 +139,29 @@ class Escalade:
             self.wake.set()
         return result
 
+    def enqueue(self, batch: Sequence[Signal]) -> IngestResult:
+        """Make signals durable in the inbox; the worker routes them right after."""
+        result = ingest.queue(self.db, batch)
+        if result.due_now:
+            self.wake.set()
+        return result
+
     def signal(self, signal_id: str) -> dict[str, Any] | None:
+        """A signal as stored; one still waiting in the inbox shows `routed: false`."""
         with self.reader.connect() as conn:
-            return signals.get(conn, signal_id)
+            found = signals.get(conn, signal_id)
+            if found is not None:
+                return {**found, "routed": True}
+            queued = inbox.get(conn, signal_id)
+        if queued is None:
+            return None
+        return {
+            **queued,
+            "incident_id": None,
+            "rule_id": None,
+            "silenced_by": None,
+            "routed": False,
+        }
 
     # --- incidents -----------------------------------------------------------
     def act(self, incident_id: str, event: Event) -> commands.Acted:

@@ -33,12 +33,12 @@ from escalade.engine.acklinks import AckLinks
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist
 from escalade.engine.forwarding import pagerduty_follow_ups
-from escalade.engine.ingest import fire_condition, is_exercise
+from escalade.engine.ingest import fire_condition, is_exercise, route_queued
 from escalade.engine.policies import LoadedPolicy
 from escalade.engine.presence import Heartbeat, new_worker_id, stale_limit
 from escalade.engine.service import Escalade
 from escalade.engine.tuning import Tuning
-from escalade.storage import deliveries, incidents, timeline, timers
+from escalade.storage import deliveries, inbox, incidents, timeline, timers
 from escalade.storage.deliveries import Delivery
 from escalade.storage.wakeups import Listener, listen_url
 
@@ -325,14 +325,29 @@ class Worker:
 
     def next_wake(self, now: datetime) -> float:
         with self.db.connect() as conn:
+            if inbox.has_work(conn):
+                return 0.0
             candidates = [t for t in (timers.next_due(conn), deliveries.next_due(conn)) if t]
         if not candidates:
             return self.poll
         return max(0.0, min(self.poll, (min(candidates) - now).total_seconds()))
 
+    def route_inbox(self, now: datetime) -> int:
+        """Route signals queued by `Prefer: respond-async` requests into incidents."""
+        # A look without the write lock first: most passes find the inbox empty.
+        with (self.reader or self.db).connect() as conn:
+            if not inbox.has_work(conn):
+                return 0
+        routed, due = route_queued(self.db, self.policy(), now, self.batch)
+        if due:
+            self.wake.set()
+        if routed:
+            log.info("inbox.routed", extra={"count": routed})
+        return routed
+
     def run_once(self) -> int:
         now = self.clock.now()
-        return self.fire_due_timers(now) + self.deliver_due(now)
+        return self.route_inbox(now) + self.fire_due_timers(now) + self.deliver_due(now)
 
     def audit(self, now: datetime) -> audit.AuditReport:
         return audit.run(
@@ -394,6 +409,9 @@ class Worker:
                 continue
             if worked:
                 continue
-            # Work another worker holds a row lock on reads as due now; a short
-            # floor keeps this loop from spinning until that worker commits.
-            self.wake.wait(max(self.next_wake(self.clock.now()), min(0.05, self.poll)))
+            # Work another worker holds a row lock on reads as due now: a short
+            # pause keeps this loop from spinning until that worker commits. Work
+            # due later is waited for exactly, or a rung would fire up to the
+            # pause late.
+            wait = self.next_wake(self.clock.now())
+            self.wake.wait(wait if wait > 0 else min(0.05, self.poll))

@@ -63,6 +63,17 @@ signals = Table(
     Index("ix_signals_received", "received_at"),
 )
 
+# Signals accepted with `Prefer: respond-async`, waiting for the router (storage/inbox.py).
+inbox = Table(
+    "inbox",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("id", String(200), nullable=False, unique=True),
+    Column("body", Json, nullable=False),
+)
+
 incidents = Table(
     "incidents",
     metadata,

@@ -1,0 +1,59 @@
+"""The inbox: signals accepted durably but not yet routed into incidents.
+
+A request that asks to be answered once its signals are durable, without
+waiting for routing (`Prefer: respond-async`), appends them here: one multi-row
+insert per group commit. The router takes rows in arrival order, routes them
+and deletes them in the same transaction, so a signal is routed exactly once
+whatever crashes in between. `seq` is the order of arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select
+
+from escalade.storage._upsert import insert_ignoring_duplicates
+from escalade.storage.schema import inbox, signals
+
+
+def known(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Which of these signal ids are already queued here or routed."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    queued = conn.execute(select(inbox.c.id).where(inbox.c.id.in_(wanted))).scalars()
+    routed = conn.execute(select(signals.c.id).where(signals.c.id.in_(wanted))).scalars()
+    return {*queued, *routed}
+
+
+def append(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
+    """Queue signal records (`Signal.to_record()`); an id already queued is ignored."""
+    insert_ignoring_duplicates(conn, inbox, [{"id": r["id"], "body": r} for r in records])
+
+
+def take(conn: Connection, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    """The oldest queued records with their sequence numbers, in arrival order."""
+    rows = conn.execute(select(inbox.c.seq, inbox.c.body).order_by(inbox.c.seq).limit(limit))
+    return [(int(r.seq), r.body) for r in rows]
+
+
+def remove(conn: Connection, seqs: Sequence[int]) -> None:
+    # By the exact numbers taken: on PostgreSQL a lower number may commit later.
+    conn.execute(delete(inbox).where(inbox.c.seq.in_(list(seqs))))
+
+
+def get(conn: Connection, signal_id: str) -> dict[str, Any] | None:
+    body: dict[str, Any] | None = conn.execute(
+        select(inbox.c.body).where(inbox.c.id == signal_id)
+    ).scalar()
+    return body
+
+
+def depth(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(inbox)).scalar_one())
+
+
+def has_work(conn: Connection) -> bool:
+    return conn.execute(select(inbox.c.seq).limit(1)).first() is not None
