@@ -59,3 +59,25 @@ def test_every_policy_key_is_in_the_policy_guide() -> None:
     }
     missing = sorted(k for k in keys if not re.search(rf"\b{re.escape(k)}\b", guide))
     assert missing == [], f"keys missing from docs/policy.md: {missing}"
+
+
+def test_the_agent_in_the_reviews_guide_is_the_tested_example() -> None:
+    # tests/process/test_reviews_process.py runs examples/agent.py against a real server.
+    agent = (ROOT / "examples/agent.py").read_text()
+    assert f"```python\n{agent}```" in (DOCS / "reviews.md").read_text(), "copy examples/agent.py"
+
+
+def _anchors(doc: str) -> set[str]:
+    """GitHub's anchors for a doc's headings: lower case, punctuation gone, '-' for ' '."""
+    headings = re.findall(r"^#+ (.+)$", (DOCS / doc).read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_the_integrations_guide_links_resolve() -> None:
+    guide = (DOCS / "integrations.md").read_text()
+    links = re.findall(r"\]\(([\w./-]*)#([\w-]+)\)", guide)
+    outbound = {target for target, _ in links}
+    assert {"channels.md", "webhooks.md"} <= outbound  # the Outbound section is there
+    for target, anchor in links:
+        doc = target or "integrations.md"
+        assert anchor in _anchors(doc), f"integrations.md links to missing {doc}#{anchor}"

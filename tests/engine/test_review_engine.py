@@ -10,7 +10,7 @@ from conftest import FakeClock
 from escalade.domain.reviews import ReviewRefused, ReviewRequestIn
 from escalade.domain.signals import SignalIn
 from escalade.engine.reviews import IdempotencyConflict
-from escalade.engine.service import Escalade
+from escalade.engine.service import Escalade, Principal
 from support.engines import Harness
 from support.policies import REVIEWS
 from support.sink import Sink
@@ -77,6 +77,23 @@ def test_refusals_are_logged_and_change_nothing(harness: Harness) -> None:
     assert review is not None and review.pending and review.version == 1
     refused = [e for e in service.review_timeline(review_id) if e["kind"] == "review.refused"]
     assert refused[0]["actor"] == "carol" and refused[0]["data"]["reason"] == "not_a_reviewer"
+
+
+def test_a_token_posing_as_another_reviewer_is_refused_on_the_timeline(harness: Harness) -> None:
+    service = harness.service(text=REVIEWS)
+    review_id = ask(service)
+    carol = Principal("tok_carol", "carol", "responder")
+    with pytest.raises(PermissionError):
+        service.decide_review(carol, review_id, True, by="alice")
+    with pytest.raises(PermissionError):
+        service.decide_review(carol, "rev_missing", True, by="alice")  # nothing to record on
+    review = service.review(review_id)
+    assert review is not None and review.pending and review.version == 1
+    refused = [e for e in service.review_timeline(review_id) if e["kind"] == "review.refused"]
+    assert [(e["actor"], e["data"]["reason"], e["data"]["acting_as"]) for e in refused] == [
+        ("carol", "cannot_act_as", "alice")
+    ]
+    assert service.review_timeline("rev_missing") == []
 
 
 def test_the_same_idempotency_key_returns_the_same_review(harness: Harness) -> None:

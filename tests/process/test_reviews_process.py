@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import ROOT
 from escalade.sdk import (
     AsyncEscaladeClient,
     EscaladeClient,
@@ -199,11 +201,17 @@ def test_only_the_named_reviewers_decide(reviews: Review) -> None:
     body = reviews.get(review_id)
     assert body["review"]["status"] == "pending"
     refused = [e for e in body["timeline"] if e["kind"] == "review.refused"]
-    assert [e["actor"] for e in refused] == ["carol"]
+    assert [(e["actor"], e["data"]["reason"]) for e in refused] == [
+        ("carol", "not_a_reviewer"),
+        ("carol", "cannot_act_as"),
+    ]
+    assert refused[1]["data"]["acting_as"] == "alice"
     ingest_only = reviews.bot.post(
         f"/v1/reviews/{review_id}/decision", json={"decision": "approve", "by": "alice"}
     )
     assert ingest_only.status_code == 403  # the asking system cannot approve itself
+    last = [e for e in reviews.get(review_id)["timeline"] if e["kind"] == "review.refused"][-1]
+    assert (last["data"]["reason"], last["data"]["scope"]) == ("scope", "ingest")
 
 
 def test_m_of_n_needs_distinct_reviewers(reviews: Review) -> None:
@@ -218,7 +226,9 @@ def test_m_of_n_needs_distinct_reviewers(reviews: Review) -> None:
     assert decision["outcome"] == "approve" and sorted(decision["by"]) == ["alice", "bob", "carol"]
 
 
-def test_silence_escalates_then_each_on_timeout_decides(reviews: Review, sink: Sink) -> None:
+def test_silence_escalates_then_each_on_timeout_decides_and_is_counted(
+    reviews: Review, sink: Sink
+) -> None:
     denied = reviews.ask("close_account", {"account": "a-9"}, subject={"system": "crm"})
     approved = reviews.ask("resend_email", {"to": "customer"})
     halted = reviews.ask("send_medical_advice", {"dose": "2x"})
@@ -241,6 +251,23 @@ def test_silence_escalates_then_each_on_timeout_decides(reviews: Review, sink: S
     )  # escalate_to was paged
     incidents = reviews.server.client.get("/v1/incidents").json()["incidents"]
     assert [i["type"] for i in incidents] == ["ai_action"]  # open_incident_on: [timeout]
+
+    answered = reviews.ask("issue_refund", {"amount": 5}).json()["review"]["id"]
+    assert reviews.decide(answered, "alice", "approve").status_code == 200
+    automatic = reviews.ask("wire_money", {"to": "x"}).json()["review"]  # default: deny
+    assert automatic["decision"]["reason"] == "automatic"
+    metrics = reviews.server.client.get("/v1/metrics/reviews", params={"days": 7}).json()
+    assert metrics["days"] == 7
+    policies = metrics["policies"]
+    assert sorted(policies) == ["auto-approve", "default", "halt", "refund", "slow-answer"]
+    slow = policies["slow-answer"]
+    assert (slow["decided"], slow["timed_out"], slow["automatic"]) == (1, 1, 0)
+    assert slow["timeout_rate"] == 1.0
+    assert slow["time_to_decision_p50_seconds"] >= 2  # respond_within, then escalate_to: 1 s each
+    assert (policies["refund"]["timed_out"], policies["refund"]["timeout_rate"]) == (0, 0.0)
+    default = policies["default"]
+    assert (default["automatic"], default["timeout_rate"]) == (1, None)
+    assert default["time_to_decision_p50_seconds"] is None  # nobody was asked
 
 
 def test_signed_callback_is_retried_and_verifies(reviews: Review, sink: Sink) -> None:
@@ -312,7 +339,15 @@ def test_sdk_async_decorator(reviews: Review) -> None:
             denied = asyncio.create_task(refund("o-2", 60))
             other = await asyncio.to_thread(reviews.pending, "issue_refund")
             async with AsyncEscaladeClient(reviews.server.url, TOKEN) as admin:
+                queue = await admin.reviews(status="pending")
+                assert [r["id"] for r in queue] == [other]
                 answered = await admin.decide(other, False, comment="no", by="bob")
+                assert (await admin.get_review(other))["status"] == "decided"
+                asked = await client.request_review("issue_refund", {"order": "o-3"}, summary="s")
+                assert asked["status"] == "pending"
+                await admin.decide(asked["id"], True, by="alice")
+                decided = await client.get_review(asked["id"], wait=10)
+                assert decided["decision"]["by"] == ["alice"]
             assert answered["decision"]["by"] == ["bob"]
             return await approved, await asyncio.gather(denied, return_exceptions=True)
 
@@ -329,6 +364,80 @@ def test_the_sdk_fails_closed_when_escalade_is_down() -> None:
     assert opened.review("issue_refund", {"amount": 1}).approved
     closed.close()
     opened.close()
+
+
+def test_the_async_sdk_fails_closed_when_escalade_is_down() -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+
+    async def scenario() -> tuple[Any, Any, list[BaseException | None]]:
+        async with (
+            AsyncEscaladeClient(nowhere, "t", retry_for=0.3) as closed,
+            AsyncEscaladeClient(nowhere, "t", retry_for=0.3, on_unreachable="approve") as opened,
+        ):
+
+            @closed.require_approval(action="issue_refund")
+            async def refund(amount: int) -> int:
+                raise AssertionError("must not run")
+
+            denied = await closed.review("issue_refund", {"amount": 1})
+            approved = await opened.review("issue_refund", {"amount": 1})
+            raised = await asyncio.gather(refund(1), return_exceptions=True)
+            return denied, approved, raised
+
+    denied, approved, [error] = asyncio.run(scenario())
+    assert (denied.outcome, denied.reason, denied.approved) == ("deny", "unreachable", False)
+    assert approved.approved and approved.reason == "unreachable"
+    assert isinstance(error, ReviewDenied) and error.decision.reason == "unreachable"
+
+
+def test_the_sdk_fails_closed_on_a_server_error(sink: Sink) -> None:
+    """A real server on 127.0.0.1 that answers 503: retried, then denied, sync and async."""
+    sink.down_until["/v1/reviews"] = time.time() + 60
+    with EscaladeClient(sink.url, "t", retry_for=0.5) as client:
+        decision = client.review("issue_refund", {"amount": 1})
+    assert (decision.outcome, decision.reason) == ("deny", "unreachable")
+    assert decision.comment is not None and "HTTP 503" in decision.comment
+    tried = len(sink.refused)
+    assert tried >= 2  # retried before deciding on its own
+
+    async def scenario() -> Any:
+        async with AsyncEscaladeClient(sink.url, "t", retry_for=0.5) as client:
+            return await client.review("issue_refund", {"amount": 1})
+
+    decision = asyncio.run(scenario())
+    assert (decision.outcome, decision.reason) == ("deny", "unreachable")
+    assert decision.comment is not None and "HTTP 503" in decision.comment
+    assert len(sink.refused) >= tried + 2
+    assert sink.received == []  # nothing ever got through
+
+
+def test_the_example_agent_acts_only_as_a_reviewer_decides(reviews: Review) -> None:
+    """examples/agent.py, the agent of docs/reviews.md, against a real server."""
+    env = {**os.environ, "ESCALADE_URL": reviews.server.url, "ESCALADE_TOKEN": reviews.bot_token}
+
+    def agent(order: str, amount: int) -> subprocess.Popen[str]:
+        command = [sys.executable, str(ROOT / "examples/agent.py"), order, str(amount)]
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+
+    def outcome(process: subprocess.Popen[str]) -> tuple[int, str]:
+        try:
+            out, _ = process.communicate(timeout=60)
+        finally:
+            process.kill()
+        return process.returncode, out.strip()
+
+    refunding = agent("o-1043", 900)
+    review_id = reviews.pending("issue_refund")
+    assert reviews.get(review_id)["review"]["args"] == {"order": "o-1043", "amount": 900}
+    edited = {"order": "o-1043", "amount": 400}
+    assert reviews.decide(review_id, "alice", "approve", args=edited).status_code == 200
+    assert outcome(refunding) == (0, "refunded 400 on order o-1043")
+
+    refused = agent("o-1044", 900)
+    reviews.decide(reviews.pending("issue_refund"), "bob", "reject", comment="looks like fraud")
+    code, out = outcome(refused)
+    assert code == 1 and out.startswith("not refunded: issue_refund was denied (bob)"), out
+    assert "looks like fraud" in out
 
 
 def test_a_waiting_review_survives_a_restart(reviews: Review) -> None:

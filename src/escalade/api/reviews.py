@@ -6,13 +6,13 @@ import time
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import Field, model_validator
 
-from escalade.api.auth import requires, service
+from escalade.api.auth import authorize, requires, service
 from escalade.api.errors import problem
-from escalade.api.governance import ActorBody, actor
+from escalade.api.governance import ActorBody
 from escalade.api.responses import JSONResponse
 from escalade.domain.reviews import Review, ReviewRequestIn
 from escalade.engine.refusals import REFUSALS, refusal
@@ -22,8 +22,24 @@ from escalade.engine.service import Escalade, Principal
 router = APIRouter(tags=["reviews"])
 Asker = Annotated[Principal, Depends(requires("ingest"))]
 Reader = Annotated[Principal, Depends(requires("ingest", "viewer"))]
-Responder = Annotated[Principal, Depends(requires("responder"))]
 Viewer = Annotated[Principal, Depends(requires("viewer"))]
+
+
+async def _decider(review_id: str, request: Request) -> Principal:
+    """Any valid token, then the engine's check of its scope: a refused attempt is
+    recorded on the review's timeline. Runs before the body is read, so a token
+    that may not decide gets its 403 whatever it sent."""
+    escalade = service(request)
+    principal = authorize(escalade, request.headers.get("authorization", ""), _ANY_SCOPE)
+    try:
+        await anyio.to_thread.run_sync(escalade.check_decider, principal, review_id)
+    except PermissionError as exc:
+        raise HTTPException(403, str(exc)) from exc
+    return principal
+
+
+_ANY_SCOPE = ("viewer", "ingest")  # with the grants, every scope
+Decider = Annotated[Principal, Depends(_decider)]
 
 MAX_WAIT = 60  # seconds a long-poll may hold the connection
 
@@ -118,16 +134,21 @@ async def get_review(
 
 @router.post("/v1/reviews/{review_id}/decision")
 async def decide(
-    review_id: str, body: Annotated[DecisionBody, Body()], request: Request, principal: Responder
+    review_id: str, body: Annotated[DecisionBody, Body()], request: Request, principal: Decider
 ) -> Response:
     """A reviewer approves, rejects, or approves with edited `args`. Only reviewers the
-    policy names may answer (403 otherwise, and the attempt is on the timeline)."""
+    policy names may answer, through a responder's token (403 otherwise, and the
+    attempt is on the timeline, whatever the token's scope)."""
     escalade = service(request)
     try:
-        who = actor(escalade, principal, body.by)
         review = await anyio.to_thread.run_sync(
-            lambda: escalade.answer_review(
-                review_id, who, body.decision == "approve", args=body.args, comment=body.comment
+            lambda: escalade.decide_review(
+                principal,
+                review_id,
+                body.decision == "approve",
+                by=body.by,
+                args=body.args,
+                comment=body.comment,
             )
         )
     except REFUSALS as exc:

@@ -116,13 +116,34 @@ def answer(
             )
             saved, due = _save(conn, loaded, review, step, now)
     except ReviewRefused as refused:
-        # Who tried to decide what they may not is part of the record.
-        log.warning("review.refused", extra={"review_id": review_id, "reason": refused.reason})
-        with db.begin() as conn:
-            data = {"review_id": review_id, "reason": refused.reason, "approve": approve}
-            timeline.append(conn, [Record(review_id, now, "review.refused", person, data)])
+        refuse(db, review_id, person=person, reason=refused.reason, approve=approve, now=now)
         raise
     return saved, due
+
+
+def refuse(
+    db: Engine,
+    review_id: str,
+    *,
+    person: str,
+    reason: str,
+    approve: bool | None,
+    now: datetime,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Put a refused answer on the review's timeline (`review.refused`); `approve`
+    is None when the answer was refused before it was read.
+
+    Who tried to decide what they may not is part of the record. An unknown review
+    id records nothing: the audit chain holds only reviews that exist.
+    """
+    log.warning(
+        "review.refused", extra={"review_id": review_id, "reason": reason, "person": person}
+    )
+    data = {"review_id": review_id, "reason": reason, "approve": approve, **(detail or {})}
+    with db.begin() as conn:
+        if store.get(conn, review_id) is not None:
+            timeline.append(conn, [Record(review_id, now, "review.refused", person, data)])
 
 
 def fire(conn: Connection, loaded: LoadedPolicy, timer: DueTimer, now: datetime) -> bool:

@@ -726,6 +726,54 @@ class Escalade:
             self.wake.set()
         return review
 
+    def check_decider(self, principal: Principal, review_id: str) -> None:
+        """PermissionError when the token's scope may not decide reviews (viewer,
+        ingest); the attempt goes on the review's timeline first."""
+        if principal.may("responder"):
+            return
+        reviews.refuse(
+            self.db,
+            review_id,
+            person=principal.name,
+            reason="scope",
+            approve=None,
+            now=self.clock.now(),
+            detail={"scope": principal.scope},
+        )
+        raise PermissionError(f"token scope '{principal.scope}' may not do this (responder)")
+
+    def decide_review(
+        self,
+        principal: Principal,
+        review_id: str,
+        approve: bool,
+        *,
+        by: str | None = None,
+        args: dict[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> Review:
+        """A reviewer's answer through a token: `answer_review` as `acting_as` allows.
+
+        A token whose scope may not decide (viewer, ingest) or a person's token
+        posing as someone else (`by`) raises PermissionError, and the attempt goes
+        on the review's timeline like any other refusal.
+        """
+        self.check_decider(principal, review_id)
+        try:
+            person = self.acting_as(principal, by)
+        except PermissionError:
+            reviews.refuse(
+                self.db,
+                review_id,
+                person=principal.name,
+                reason="cannot_act_as",
+                approve=approve,
+                now=self.clock.now(),
+                detail={"acting_as": by},
+            )
+            raise
+        return self.answer_review(review_id, person, approve, args=args, comment=comment)
+
     def review(self, review_id: str) -> Review | None:
         return reviews.get(self.reader, review_id)
 

@@ -1,4 +1,4 @@
-"""The asyncio client: the same reviews as :class:`EscaladeClient`, awaited."""
+"""The asyncio client: the same methods as :class:`EscaladeClient`, awaited."""
 
 from __future__ import annotations
 
@@ -11,15 +11,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
-from escalade.sdk.client import (
-    LONG_POLL,
-    UNREACHABLE,
-    answer_of,
-    decision_body,
-    describe,
-    review_body,
-    settings,
-)
+from escalade.sdk import calls
+from escalade.sdk.client import LONG_POLL, UNREACHABLE, answer_of, describe, settings
 from escalade.sdk.reviews import (
     Decision,
     Outcome,
@@ -35,7 +28,8 @@ R = TypeVar("R")
 
 
 class AsyncEscaladeClient:
-    """Human review for asyncio code; fails closed like the synchronous client."""
+    """Signals, incidents and human review for asyncio code; fails closed like the
+    synchronous client."""
 
     def __init__(
         self,
@@ -65,10 +59,71 @@ class AsyncEscaladeClient:
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return answer_of(await self._http.request(method, path, **kwargs))
 
+    async def _run(self, call: calls.Call) -> Any:
+        answer = await self._call(call.method, call.path, params=call.params, json=call.json)
+        return call.result(answer)
+
+    # --- signals and incidents (see EscaladeClient for each) ---------------------
     async def send_signals(self, *signals: dict[str, Any]) -> dict[str, Any]:
-        payload = signals[0] if len(signals) == 1 else {"signals": list(signals)}
-        result: dict[str, Any] = await self._call("POST", "/v1/signals", json=payload)
-        return result
+        return dict(await self._run(calls.send_signals(signals)))
+
+    async def incidents(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(await self._run(calls.incidents(filters)))
+
+    async def incident(self, incident_id: str) -> dict[str, Any]:
+        return dict(await self._run(calls.incident(incident_id)))
+
+    async def policy_versions(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(await self._run(calls.policy_versions(limit)))
+
+    async def policy_version(self, ref: str) -> dict[str, Any]:
+        return dict(await self._run(calls.policy_version(ref)))
+
+    async def feedback(
+        self, incident_id: str, rating: int, comment: str | None = None, by: str | None = None
+    ) -> dict[str, Any]:
+        return dict(await self._run(calls.feedback(incident_id, rating, comment, by)))
+
+    async def start_exercise(self, name: str, signal: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(await self._run(calls.start_exercise(name, signal)))
+
+    async def exercises(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(await self._run(calls.exercises(limit)))
+
+    async def exercise_report(self, incident_id: str) -> dict[str, Any]:
+        return dict(await self._run(calls.exercise_report(incident_id)))
+
+    async def export_incident(self, incident_id: str) -> dict[str, Any]:
+        return dict(await self._run(calls.export_incident(incident_id)))
+
+    async def act(
+        self, incident_id: str, verb: str, by: str | None = None, note: str | None = None
+    ) -> dict[str, Any]:
+        return dict(await self._run(calls.act(incident_id, verb, by, note)))
+
+    async def acknowledge(self, incident_id: str, by: str | None = None) -> dict[str, Any]:
+        return await self.act(incident_id, "acknowledge", by)
+
+    async def resolve(self, incident_id: str, by: str | None = None) -> dict[str, Any]:
+        return await self.act(incident_id, "resolve", by)
+
+    async def health(self) -> dict[str, Any]:
+        return dict(await self._run(calls.health()))
+
+    # --- human review ----------------------------------------------------------
+    async def request_review(
+        self, action: str, args: Mapping[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Ask for a review and return the review record at once (no waiting)."""
+        return dict(await self._run(calls.request_review(action, args, fields)))
+
+    async def get_review(self, review_id: str, wait: float = 0) -> dict[str, Any]:
+        """The review record; with `wait`, once decided or after `wait` seconds."""
+        return dict(await self._run(calls.get_review(review_id, wait)))
+
+    async def reviews(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The review queue, newest first (viewer scope)."""
+        return list(await self._run(calls.reviews(status, limit)))
 
     async def decide(
         self,
@@ -80,10 +135,8 @@ class AsyncEscaladeClient:
         by: str | None = None,
     ) -> dict[str, Any]:
         """A reviewer's answer (for reviewer tools: chat bots, consoles)."""
-        body = decision_body(approve, args=args, comment=comment, by=by)
-        answer = await self._call("POST", f"/v1/reviews/{review_id}/decision", json=body)
-        result: dict[str, Any] = answer["review"]
-        return result
+        call = calls.decide(review_id, approve, args=args, comment=comment, by=by)
+        return dict(await self._run(call))
 
     async def review(
         self,
@@ -99,7 +152,7 @@ class AsyncEscaladeClient:
         timeout: float | None = None,
     ) -> Decision:
         """Ask a human before acting and await the decision (see EscaladeClient.review)."""
-        body = review_body(
+        body = calls.review_body(
             action,
             args,
             risk=risk,

@@ -6,12 +6,12 @@ import functools
 import inspect
 import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
+from escalade.sdk import calls
 from escalade.sdk.reviews import (
     Decision,
     EscaladeError,
@@ -34,34 +34,6 @@ def settings(url: str | None, token: str | None) -> tuple[str, dict[str, str]]:
     url = (url or os.environ.get("ESCALADE_URL") or "http://127.0.0.1:8080").rstrip("/")
     token = token or os.environ.get("ESCALADE_TOKEN") or os.environ.get("ESCALADE_ADMIN_TOKEN")
     return url, ({"Authorization": f"Bearer {token}"} if token else {})
-
-
-def review_body(
-    action: str,
-    args: Mapping[str, Any] | None,
-    *,
-    risk: float | None,
-    subject: Mapping[str, str] | None,
-    context: Mapping[str, Any] | None,
-    summary: str | None,
-    idempotency_key: str | None,
-    callback_url: str | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "action": action,
-        "args": dict(args or {}),
-        # A key of our own, so retrying after a lost answer never asks twice.
-        "idempotency_key": idempotency_key or f"sdk-{uuid.uuid4()}",
-    }
-    optional = {
-        "risk": risk,
-        "subject": dict(subject) if subject else None,
-        "context": dict(context) if context else None,
-        "summary": summary,
-        "callback_url": callback_url,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    return body
 
 
 def answer_of(response: httpx.Response) -> Any:
@@ -109,71 +81,51 @@ class EscaladeClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return answer_of(self._http.request(method, path, **kwargs))
 
+    def _run(self, call: calls.Call) -> Any:
+        return call.result(self._call(call.method, call.path, params=call.params, json=call.json))
+
     # --- signals and incidents ------------------------------------------------
     def send_signals(self, *signals: dict[str, Any]) -> dict[str, Any]:
-        payload = signals[0] if len(signals) == 1 else {"signals": list(signals)}
-        result: dict[str, Any] = self._call("POST", "/v1/signals", json=payload)
-        return result
+        return dict(self._run(calls.send_signals(signals)))
 
     def incidents(self, **filters: Any) -> list[dict[str, Any]]:
-        params = {k: v for k, v in filters.items() if v is not None}
-        result: list[dict[str, Any]] = self._call("GET", "/v1/incidents", params=params)[
-            "incidents"
-        ]
-        return result
+        return list(self._run(calls.incidents(filters)))
 
     def incident(self, incident_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}")
-        return result
+        return dict(self._run(calls.incident(incident_id)))
 
     def policy_versions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Every policy that went live, newest first."""
-        found: dict[str, Any] = self._call("GET", "/v1/policy/versions", params={"limit": limit})
-        return list(found["versions"])
+        return list(self._run(calls.policy_versions(limit)))
 
     def policy_version(self, ref: str) -> dict[str, Any]:
         """One version (number, digest prefix or "current") with its files and diff."""
-        found: dict[str, Any] = self._call("GET", f"/v1/policy/versions/{ref}")
-        return found
+        return dict(self._run(calls.policy_version(ref)))
 
     def feedback(
         self, incident_id: str, rating: int, comment: str | None = None, by: str | None = None
     ) -> dict[str, Any]:
         """Rate how the response to a resolved incident went (1-5), as a participant."""
-        body: dict[str, Any] = {"rating": rating}
-        body.update({k: v for k, v in (("comment", comment), ("by", by)) if v is not None})
-        result: dict[str, Any] = self._call(
-            "POST", f"/v1/incidents/{incident_id}/feedback", json=body
-        )
-        return result
+        return dict(self._run(calls.feedback(incident_id, rating, comment, by)))
 
     def start_exercise(self, name: str, signal: Mapping[str, Any]) -> dict[str, Any]:
         """Open a live drill: an exercise incident through the real channels and people."""
-        body = {"name": name, "signal": dict(signal)}
-        result: dict[str, Any] = self._call("POST", "/v1/exercises", json=body)
-        return result
+        return dict(self._run(calls.start_exercise(name, signal)))
 
     def exercises(self, limit: int = 50) -> list[dict[str, Any]]:
-        found: dict[str, Any] = self._call("GET", "/v1/exercises", params={"limit": limit})
-        return list(found["exercises"])
+        return list(self._run(calls.exercises(limit)))
 
     def exercise_report(self, incident_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/v1/exercises/{incident_id}/report")
-        return result
+        return dict(self._run(calls.exercise_report(incident_id)))
 
     def export_incident(self, incident_id: str) -> dict[str, Any]:
         """The incident anonymised for publishing (shared learnings)."""
-        result: dict[str, Any] = self._call("GET", f"/v1/incidents/{incident_id}/export")
-        return result
+        return dict(self._run(calls.export_incident(incident_id)))
 
     def act(
         self, incident_id: str, verb: str, by: str | None = None, note: str | None = None
     ) -> dict[str, Any]:
-        body = {k: v for k, v in {"by": by, "note": note}.items() if v}
-        result: dict[str, Any] = self._call(
-            "POST", f"/v1/incidents/{incident_id}/{verb}", json=body or None
-        )
-        return result
+        return dict(self._run(calls.act(incident_id, verb, by, note)))
 
     def acknowledge(self, incident_id: str, by: str | None = None) -> dict[str, Any]:
         return self.act(incident_id, "acknowledge", by)
@@ -182,29 +134,22 @@ class EscaladeClient:
         return self.act(incident_id, "resolve", by)
 
     def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/healthz")
-        return result
+        return dict(self._run(calls.health()))
 
     # --- human review ----------------------------------------------------------
     def request_review(
         self, action: str, args: Mapping[str, Any] | None = None, **fields: Any
     ) -> dict[str, Any]:
         """Ask for a review and return the review record at once (no waiting)."""
-        body = review_body(action, args, **review_fields(fields))
-        result: dict[str, Any] = self._call("POST", "/v1/reviews", json=body)["review"]
-        return result
+        return dict(self._run(calls.request_review(action, args, fields)))
 
     def get_review(self, review_id: str, wait: float = 0) -> dict[str, Any]:
-        params = {"wait": f"{wait:g}"} if wait else None
-        result: dict[str, Any] = self._call("GET", f"/v1/reviews/{review_id}", params=params)[
-            "review"
-        ]
-        return result
+        """The review record; with `wait`, once decided or after `wait` seconds."""
+        return dict(self._run(calls.get_review(review_id, wait)))
 
     def reviews(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The review queue, newest first (viewer scope)."""
-        params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
-        return list(self._call("GET", "/v1/reviews", params=params)["reviews"])
+        return list(self._run(calls.reviews(status, limit)))
 
     def decide(
         self,
@@ -216,11 +161,8 @@ class EscaladeClient:
         by: str | None = None,
     ) -> dict[str, Any]:
         """A reviewer's answer (for reviewer tools: chat bots, consoles)."""
-        body = decision_body(approve, args=args, comment=comment, by=by)
-        result: dict[str, Any] = self._call("POST", f"/v1/reviews/{review_id}/decision", json=body)[
-            "review"
-        ]
-        return result
+        call = calls.decide(review_id, approve, args=args, comment=comment, by=by)
+        return dict(self._run(call))
 
     def review(
         self,
@@ -241,7 +183,7 @@ class EscaladeClient:
         ``on_timeout``) or ``timeout`` seconds pass, whichever is first. A server that
         cannot be reached, or a wait that runs out, yields ``on_unreachable``.
         """
-        body = review_body(
+        body = calls.review_body(
             action,
             args,
             risk=risk,
@@ -325,22 +267,5 @@ UNREACHABLE = (httpx.TransportError, ServerUnavailable)
 """Failures after which the client decides on its own (``on_unreachable``)."""
 
 
-def decision_body(
-    approve: bool, *, args: Mapping[str, Any] | None, comment: str | None, by: str | None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"decision": "approve" if approve else "reject"}
-    optional = {"args": dict(args) if args is not None else None, "comment": comment, "by": by}
-    body.update({k: v for k, v in optional.items() if v is not None})
-    return body
-
-
 def describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def review_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    names = ("risk", "subject", "context", "summary", "idempotency_key", "callback_url")
-    unknown = set(fields) - set(names)
-    if unknown:
-        raise TypeError(f"unknown review fields: {', '.join(sorted(unknown))}")
-    return {name: fields.get(name) for name in names}
