@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/serve.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/timers.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/listing.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/dashboard.py
 
 docs: $(STAMP)
 	PYTHONPATH=tests $(BIN)/python -m support.clidoc > docs/cli.md

@@ -65,6 +65,8 @@ def test_customer_notice_needs_every_approval_of_this_exact_text(client: TestCli
         client.post(base, json={"template": "customer-initial"}, headers=token("bob"))
     )
     assert draft["subject"] == "Service notice: support-chat"
+    # sev1 wants a status update every 30 minutes: opened 10:00 UTC, 11:30 in Berlin.
+    assert "Next update by 2026-11-23 11:30 CET." in draft["body"]
     assert draft["requires_approval"] == ["legal_liaison", "comms_lead"]
     url = f"{base}/{draft['id']}"
     unapproved = client.post(f"{url}/send", json={}, headers=token("bob"))

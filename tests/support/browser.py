@@ -68,12 +68,18 @@ class Dashboard:
         page.wait_for_url(f"{self.url}{then or '/incidents'}")
 
 
+REFERENCE = (ROOT / "examples/policies/reference.yaml").read_text()
+
+
 @contextmanager
-def dashboard(tmp: Path) -> Iterator[Dashboard]:
-    """A server on a fresh SQLite file, with a responder token per person."""
+def dashboard(
+    tmp: Path, *, policy_text: str = REFERENCE, env: dict[str, str] | None = None
+) -> Iterator[Dashboard]:
+    """A server on a fresh SQLite file, with a responder token per person; the
+    reference policy and its test environment unless told otherwise."""
     policy = tmp / "policy.yaml"
-    policy.write_text((ROOT / "examples/policies/reference.yaml").read_text())
-    env = {**REFERENCE_ENV, "ESCALADE_SECRET_KEY": "browser-test-key"}
+    policy.write_text(policy_text)
+    env = {**REFERENCE_ENV, **(env or {}), "ESCALADE_SECRET_KEY": "browser-test-key"}
     server = ServerProcess(f"sqlite:///{tmp / 'escalade.db'}", policy, tmp / "server.log", env)
     server.start()
     site = Dashboard(server)

@@ -172,17 +172,32 @@ def test_a_live_update_arrives_without_reload(site: Dashboard, page: Page) -> No
 
 
 def test_every_page_opens_on_a_phone(site: Dashboard, browser: Browser, tmp_path: Path) -> None:
+    incident_id = leak(site, "chat-v6")
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone = context.new_page()
+
+    def fits(path: str) -> None:
+        phone.goto(f"{site.url}/{path}")
+        expect(phone.get_by_role("main")).to_be_visible()
+        expect(phone.locator("h1")).to_be_visible()
+        # Readable without sideways scrolling of the page itself.
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, (path, width)
+
     try:
+        fits("signin")
         site.sign_in(phone, "alice")
-        for path in ("incidents", "reviews", "oncall", "policy", "metrics", "audit"):
-            phone.goto(f"{site.url}/{path}")
-            expect(phone.get_by_role("main")).to_be_visible()
-            expect(phone.locator("h1")).to_be_visible()
-            # Readable without sideways scrolling of the page itself.
-            width = phone.evaluate("document.documentElement.scrollWidth")
-            assert width <= 400, (path, width)
+        for path in (
+            "incidents",
+            f"incidents/{incident_id}",
+            "reviews",
+            "oncall",
+            "drills",
+            "policy",
+            "metrics",
+            "audit",
+        ):
+            fits(path)
     finally:
         context.close()
 

@@ -4,91 +4,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
-from conftest import ROOT, FakeClock
-from escalade.app import create_app
+from conftest import FakeClock
 from escalade.domain.reviews import ReviewRequestIn
-from escalade.domain.signals import SignalIn
 from escalade.engine.service import Escalade
-from escalade.settings import Settings
 from escalade.storage import tokens
+from escalade.storage.schema import timeline
 from escalade.web.sessions import COOKIE
 from support.engines import Harness
-from support.policies import REFERENCE_ENV
+from support.site import Site, csrf_of, dashboard_site, open_incident, sign_in
 
-REFERENCE = (ROOT / "examples/policies/reference.yaml").read_text()
 EMAIL, KEY = "jane.roe@customer.test", "sk-live_4f9aQ2xZ8bN1cV7mK3pL"
 # In a draft only: the incident's own summary is not a message and shows as reported.
 OTHER_EMAIL, OTHER_KEY = "john.doe@customer.test", "sk-live_Zq8wE3rT6yU1iO9pA2sD"
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@dataclass
-class Site:
-    service: Escalade
-    client: TestClient
-
-    @contextmanager
-    def browser(self) -> Iterator[TestClient]:
-        """The app's client with an empty cookie jar: a fresh browser."""
-        self.client.cookies.clear()
-        yield self.client
 
 
 @pytest.fixture
 def site(harness: Harness, clock: FakeClock) -> Iterator[Site]:
-    service = harness.service(text=REFERENCE, env=REFERENCE_ENV)
-    service.create_token("admin", "admin", "admin-token")
-    for person in ("lena", "bob", "alice", "sue"):
-        service.create_token(person, "responder", f"{person}-token")
-    service.create_token("auditor", "viewer", "viewer-token")
-    service.create_token("monitor", "ingest", "ingest-token")
-    settings = Settings(
-        database_url=harness.database_url,
-        policy=service.policies.path,
-        run_engine=False,
-        secret_key="test-secret",
-    )
-    app = create_app(settings, service)
-    # Session cookies are Secure: the client must speak https to get them back.
-    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-        yield Site(service, client)
-
-
-def sign_in(client: TestClient, token: str, person: str = "") -> str:
-    """Sign in through the form; returns the session's CSRF token."""
-    form = client.get("/ui/signin")
-    csrf = _CSRF.search(form.text)
-    assert csrf, form.text
-    done = client.post(
-        "/ui/signin",
-        data={"csrf": csrf.group(1), "token": token, "person": person, "next": ""},
-    )
-    assert done.status_code == 303, done.text
-    page = client.get("/ui/incidents")
-    assert page.status_code == 200
-    found = _CSRF.search(page.text)
-    assert found
-    return found.group(1)
+    with dashboard_site(harness) as running:
+        yield running
 
 
 def leak(service: Escalade) -> str:
-    wire = SignalIn.model_validate(
+    return open_incident(
+        service,
         {
             "kind": "privacy_leak",
             "subject": {"system": "support-chat", "model": "chat-v2"},
             "summary": f"Model answer showed {EMAIL} and the key {KEY}",
-        }
+        },
     )
-    result = service.ingest(service.accept([wire]))
-    incident_id = result.accepted[0].incident_id
-    assert incident_id
-    return incident_id
 
 
 def test_every_page_renders_for_a_signed_in_responder(site: Site) -> None:
@@ -144,15 +93,14 @@ def test_pages_need_a_session_and_a_bad_filter_names_its_field(site: Site) -> No
 
 def test_sign_in_refuses_bad_tokens_ingest_tokens_and_impersonation(site: Site) -> None:
     with site.browser() as client:
-        csrf = _CSRF.search(client.get("/ui/signin").text)
-        assert csrf
+        csrf = csrf_of(client.get("/ui/signin").text)
         attempts = {
             "nope": ("", 401, "unknown or revoked token"),
             "ingest-token": ("", 403, "cannot open the dashboard"),
             "lena-token": ("bob", 403, "cannot act as"),
         }
         for token, (person, status, text) in attempts.items():
-            form = {"csrf": csrf.group(1), "token": token, "person": person}
+            form = {"csrf": csrf, "token": token, "person": person}
             response = client.post("/ui/signin", data=form)
             assert response.status_code == status and text in response.text
             assert COOKIE not in response.cookies
@@ -162,31 +110,13 @@ def test_sign_in_refuses_bad_tokens_ingest_tokens_and_impersonation(site: Site) 
 
 def test_the_session_cookie_is_secure_httponly_and_lax(site: Site) -> None:
     with site.browser() as client:
-        csrf = _CSRF.search(client.get("/ui/signin").text)
-        assert csrf
-        response = client.post("/ui/signin", data={"csrf": csrf.group(1), "token": "lena-token"})
+        csrf = csrf_of(client.get("/ui/signin").text)
+        response = client.post("/ui/signin", data={"csrf": csrf, "token": "lena-token"})
         header = next(
             h for h in response.headers.get_list("set-cookie") if h.startswith(COOKIE)
         ).lower()
         assert "secure" in header and "httponly" in header and "samesite=lax" in header
         assert "lena-token" not in header
-
-
-def test_every_post_without_the_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
-    inc = leak(site.service)
-    with site.browser() as client:
-        csrf = sign_in(client, "alice-token")
-        for forged in ({}, {"csrf": "not-the-token"}, {"csrf": csrf[:-1]}):
-            refused = client.post(f"/ui/incidents/{inc}/acknowledge", data=forged)
-            assert refused.status_code == 403 and "security token" in refused.text
-        assert client.post("/ui/signout", data={}).status_code == 403
-        record = site.service.incident(inc)
-        assert record and record["status"] == "triggered"
-        done = client.post(f"/ui/incidents/{inc}/acknowledge", data={"csrf": csrf})
-        assert done.status_code == 303
-        record = site.service.incident(inc)
-        assert record and record["status"] == "acknowledged"
-        assert record["acknowledged_by"] == "alice"
 
 
 def test_a_viewer_sees_no_buttons_and_cannot_act(site: Site) -> None:
@@ -285,6 +215,9 @@ def test_a_responder_starts_a_live_drill_and_a_viewer_only_sees_the_results(site
         assert started.status_code == 303, started.text
         incident_id = started.headers["location"].rsplit("/", 1)[-1]
         assert incident_id.startswith("exr_")
+        assert "<strong>[EXERCISE]</strong> A live drill (night check)" in (
+            client.get(f"/ui/incidents/{incident_id}").text
+        )
         bad = client.post("/ui/drills", data={**form, "kind": ""})
         assert bad.status_code == 422 and "no drill started" in bad.text
     record = site.service.incident(incident_id)
@@ -296,3 +229,67 @@ def test_a_responder_starts_a_live_drill_and_a_viewer_only_sees_the_results(site
         refused = client.post("/ui/drills", data={"csrf": csrf, "name": "x", "kind": "k"})
         assert refused.status_code == 403
     assert len(site.service.list_exercises()) == 1
+
+
+_ROLE = re.compile(r"<dt>([a-z_]+)</dt><dd>([^<]+)</dd>")
+_CURRENT = re.compile(r'<li class="current" aria-current="step">\s*<strong>Rung (\d+)</strong>')
+
+
+def test_the_incident_page_shows_roles_the_current_rung_and_its_countdown(
+    site: Site, clock: FakeClock
+) -> None:
+    inc = leak(site.service)  # sev1: the critical ladder, 5 min then 10 min per rung
+    with site.browser() as client:
+        sign_in(client, "bob-token")
+        page = client.get(f"/ui/incidents/{inc}").text
+        assert dict(_ROLE.findall(page)) == {
+            "comms_lead": "Carol Diaz (carol)",
+            "exec_sponsor": "Erin Wolfe (erin)",
+            "incident_lead": "Alice Chen (alice)",  # on call for ml-primary this week
+            "legal_liaison": "Lena Park (lena)",
+            "technical_lead": "Alice Chen (alice)",
+        }
+        assert "Ladder <code>critical</code>: rung 1 of 3" in page
+        assert _CURRENT.findall(page) == ["1"]
+        in_five = (clock.now() + timedelta(minutes=5)).isoformat()
+        assert f'Next rung <time datetime="{in_five}" data-countdown class="">in 5m</time>' in page
+        clock.advance(minutes=2)
+        site.service.escalate(inc, "bob")
+        live = client.get(f"/ui/incidents/{inc}/live").text
+        assert "rung 2 of 3" in live and _CURRENT.findall(live) == ["2"]
+        in_ten = (clock.now() + timedelta(minutes=10)).isoformat()
+        assert f'<time datetime="{in_ten}" data-countdown class="">in 10m</time>' in live
+        site.service.acknowledge(inc, "bob")
+        assert "No rung pending." in client.get(f"/ui/incidents/{inc}/live").text
+
+
+def test_the_on_call_page_names_who_is_on_call_now_and_next(site: Site) -> None:
+    with site.browser() as client:
+        sign_in(client, "viewer-token")
+        page = client.get("/ui/oncall").text
+    row = re.search(r'<th scope="row">ml-primary</th>(.*?)</tr>', page, re.DOTALL)
+    assert row, page
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.DOTALL)
+    # 2026-11-23 11:00 in Berlin: alice's week (weekly from 5 Jan, 09:00) until 30 Nov.
+    assert cells[0] == "Alice Chen (alice)" and cells[2] == "Bob Okafor (bob)"
+    assert cells[1].startswith("2026-11-30 09:00:00 CET (<time")
+    assert ">in 6d 22h</time>" in cells[1]
+
+
+def test_the_audit_page_says_verified_then_broken_after_a_row_is_edited(site: Site) -> None:
+    inc = leak(site.service)
+    site.service.acknowledge(inc, "alice", "looking")
+    with site.browser() as client:
+        sign_in(client, "viewer-token")
+        page = client.get("/ui/audit").text
+        entries = site.service.verify_audit()["entries"]
+        assert f"Verified: {entries} entries in 1 chain(s), no break." in page
+        with site.service.db.begin() as conn:
+            target = conn.execute(
+                select(timeline.c.id).where(timeline.c.kind == "incident.acknowledged")
+            ).scalar_one()
+            conn.execute(update(timeline).where(timeline.c.id == target).values(actor="mallory"))
+        broken = client.get("/ui/audit").text
+    assert "Verified" not in broken
+    assert 'role="alert" id="verification"><p>Broken: 1 break(s)' in broken
+    assert f"<code>{inc} entry #{target} (seq " in broken and "edited" in broken

@@ -15,6 +15,7 @@ from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
 from escalade.domain.escalation import CannotEscalate
 from escalade.domain.incidents import IllegalTransition
+from escalade.domain.paging import Cursor, next_cursor
 from escalade.engine.commands import Acted, IncidentNotFound
 from escalade.engine.service import Principal
 
@@ -37,21 +38,26 @@ async def list_incidents(
     status: StatusFilter = None,
     tier: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: datetime | None = None,
+    before: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     type: str | None = None,
     model: str | None = None,
     team: str | None = None,
 ) -> Response:
-    """Newest first. Page with `before=<opened_at of the last item>`; `team` keeps the
-    incidents led by the team's members."""
+    """Newest first. Page with `before=<next_before of the previous page>`; `team` keeps
+    the incidents led by the team's members."""
+    try:
+        cursor = Cursor.parse(before) if before else None
+    except ValueError as exc:
+        errors = [{"field": "query.before", "message": str(exc)}]
+        return problem(422, "invalid_request", f"query.before: {exc}", errors=errors)
     found = await anyio.to_thread.run_sync(
         lambda: service(request).list_incidents(
             status=status,
             tier=tier,
             limit=limit,
-            before=before,
+            before=cursor,
             since=since,
             until=until,
             type=type,
@@ -59,8 +65,7 @@ async def list_incidents(
             team=team,
         )
     )
-    next_cursor = found[-1]["opened_at"] if len(found) == limit else None
-    return JSONResponse({"incidents": found, "next_before": next_cursor})
+    return JSONResponse({"incidents": found, "next_before": next_cursor(found, limit)})
 
 
 @router.get("/v1/incidents/{incident_id}")

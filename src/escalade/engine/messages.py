@@ -18,11 +18,21 @@ from escalade.domain.incidents import Incident
 from escalade.domain.policy import Policy, Template
 
 
-def render(policy: Policy, template: Template, incident: Incident) -> tuple[str, str]:
-    """(subject, body) of `template` for `incident`; CommandRefused on a broken template."""
+def render(
+    policy: Policy,
+    template: Template,
+    incident: Incident,
+    next_update_due: datetime | None = None,
+) -> tuple[str, str]:
+    """(subject, body) of `template` for `incident`; CommandRefused on a broken template.
+
+    `next_update_due` is when the tier's `update_every` wants the next status
+    update (None when the tier sets no cadence).
+    """
     env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
     env.filters["localtime"] = lambda value: _local(policy, value)
-    context = {"incident": _view(policy, incident), "organization": policy.organization}
+    view = {**_view(policy, incident), "next_update_due": next_update_due}
+    context = {"incident": view, "organization": policy.organization}
     try:
         subject = env.from_string(template.subject or "").render(context)
         body = env.from_string(template.body).render(context)
@@ -42,7 +52,7 @@ def _view(policy: Policy, incident: Incident) -> dict[str, Any]:
             "email": person.email if person else None,
         }
     aware = incident.facts.get("aware_at", {}).get("at")
-    return {**record, "roles": roles, "aware_at": aware, "next_update_due": None}
+    return {**record, "roles": roles, "aware_at": aware}
 
 
 def _local(policy: Policy, value: Any) -> str:

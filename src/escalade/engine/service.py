@@ -42,6 +42,7 @@ from escalade.domain.communications import (
 from escalade.domain.effects import Record, TimerKind
 from escalade.domain.escalation import Acknowledge, Escalate, Event, Resolve
 from escalade.domain.governance import CastVote, RecordFact, RecordSubmission, RequestDecision
+from escalade.domain.paging import Cursor
 from escalade.domain.postmortem import CloseReview, EditReview, OpenReview
 from escalade.domain.reviews import Review, ReviewRequestIn, ReviewStats, review_stats
 from escalade.domain.schedules import OnCall, roster
@@ -416,12 +417,13 @@ class Escalade:
         policy = self.policy.policy
         with self.reader.connect() as conn:
             incident = incidents.get(conn, incident_id)
+            next_update = timers.next_for_incident(conn, incident_id, (TimerKind.UPDATE,))
         if incident is None:
             raise commands.IncidentNotFound(incident_id)
         template = policy.templates.get(template_id)
         if template is None:
             raise CommandRefused("no_such_template", f"no template {template_id!r}")
-        subject, body = render(policy, template, incident)
+        subject, body = render(policy, template, incident, next_update)
         message_id = new_id("msg", self.clock.now())
         return self.act(incident_id, DraftMessage(message_id, template_id, subject, body, by))
 
@@ -617,7 +619,7 @@ class Escalade:
         status: str | None = None,
         tier: str | None = None,
         limit: int = 50,
-        before: datetime | None = None,
+        before: Cursor | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         type: str | None = None,

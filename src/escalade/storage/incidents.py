@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, tuple_, update
 
 from escalade.domain.incidents import Incident, IncidentStatus, LadderPosition
+from escalade.domain.paging import Cursor
 from escalade.storage.schema import incidents, timers
 
 
@@ -184,14 +185,16 @@ def listing(
     status: str | None = None,
     tier: str | None = None,
     limit: int | None = 50,
-    before: datetime | None = None,
+    before: Cursor | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     type: str | None = None,
     model: str | None = None,
     leads: Sequence[str] | None = None,
 ) -> list[Incident]:
-    """Newest first; `limit=None` returns every match (for reports, not pages).
+    """Newest first (ties on `opened_at` by id); `limit=None` returns every match.
+
+    `before` continues a page: the incidents after it in this order.
 
     `leads` keeps incidents whose incident lead is one of these people (a team's
     incidents); an empty sequence matches nothing.
@@ -210,8 +213,11 @@ def listing(
     if leads is not None:
         lead = incidents.c.state["roles"]["incident_lead"].as_string()
         query = query.where(lead.in_(list(leads)))
-    if before:
-        query = query.where(incidents.c.opened_at < before)
+    if before is not None:
+        # The first condition lets an index on opened_at alone narrow the scan.
+        key = tuple_(incidents.c.opened_at, incidents.c.id)
+        query = query.where(incidents.c.opened_at <= before.opened_at)
+        query = query.where(key < (before.opened_at, before.id))
     if since:
         query = query.where(incidents.c.opened_at >= since)
     if until:

@@ -13,6 +13,7 @@ import anyio
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from escalade.domain.paging import Cursor, next_cursor
 from escalade.domain.reviews import Review
 from escalade.web import views
 from escalade.web.auth import PREFIX, page, router, service, user
@@ -38,7 +39,7 @@ async def incidents(request: Request) -> Response:
         problems.append(f"status: expected one of {', '.join(_STATUSES)}")
     since = _date(filters["since"], policy.tz, "since", problems)
     until = _date(filters["until"], policy.tz, "until", problems)
-    before = _instant(query.get("before", ""), "before", problems)
+    before = _cursor(query.get("before", ""), problems)
     if problems:
         return page(request, "error.html", who, status=422, message="; ".join(problems))
     found = await anyio.to_thread.run_sync(
@@ -58,7 +59,6 @@ async def incidents(request: Request) -> Response:
         {**i, "opened": views.local(i["opened_at"], policy), "model": i["subject"].get("model")}
         for i in found
     ]
-    more = found[-1]["opened_at"] if len(found) == PAGE_SIZE else None
     kept = {k: v for k, v in filters.items() if v}
     return page(
         request,
@@ -67,7 +67,7 @@ async def incidents(request: Request) -> Response:
         incidents=rows,
         filters=filters,
         kept=kept,
-        next_before=more,
+        next_before=next_cursor(found, PAGE_SIZE),
         paged=before is not None,
         statuses=_STATUSES,
         tiers=list(policy.tiers),
@@ -89,17 +89,14 @@ def _date(text: str, tz: Any, field: str, problems: list[str]) -> datetime | Non
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def _instant(text: str, field: str, problems: list[str]) -> datetime | None:
+def _cursor(text: str, problems: list[str]) -> Cursor | None:
     if not text:
         return None
     try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None:
-        problems.append(f"{field}: expected an ISO 8601 time with a zone, got {text!r}")
+        return Cursor.parse(text)
+    except ValueError as exc:
+        problems.append(f"before: {exc}")
         return None
-    return at
 
 
 async def _incident_page(request: Request, incident_id: str, template: str) -> Response:
@@ -200,16 +197,13 @@ async def audit(request: Request) -> Response:
     entries = await anyio.to_thread.run_sync(
         lambda: escalade.audit_log(limit=PAGE_SIZE * 4, before=before)
     )
-    # The tamper-evident chain comes with the security work; until this build has
-    # it, the page says so rather than claiming a verification it did not do.
-    verify = getattr(escalade, "verify_audit", None)
-    verification = await anyio.to_thread.run_sync(verify) if callable(verify) else None
+    report = await anyio.to_thread.run_sync(escalade.verify_audit)
     rows = views.timeline_rows(entries, escalade.policy.policy)
     return page(
         request,
         "audit.html",
         who,
         rows=rows,
-        verification=verification,
+        verification=views.verification_view(report),
         next_before=rows[-1]["id"] if len(rows) == PAGE_SIZE * 4 else None,
     )

@@ -76,6 +76,23 @@ def _compact(data: Mapping[str, Any]) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def verification_view(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit chain check (engine `verify_audit`) as the audit page states it."""
+    breaks = [
+        f"{b['incident_id']}"
+        + (f" entry #{b['entry_id']}" if b.get("entry_id") is not None else "")
+        + (f" (seq {b['seq']})" if b.get("seq") is not None else "")
+        + f": {b['problem']}"
+        for b in report["breaks"]
+    ]
+    return {
+        "ok": report["ok"],
+        "entries": report["entries"],
+        "chains": report["chains"],
+        "breaks": breaks,
+    }
+
+
 def ladder_view(policy: Policy, record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     position = record["ladder"]
     ladder = policy.ladders.get(position["id"])
@@ -152,7 +169,7 @@ def incident_view(
         "incident": record,
         "tier_name": tier.name if tier else record["tier"],
         "opened": local(record["opened_at"], policy),
-        "roles": sorted(roles.items()),
+        "roles": [(role, _name(policy, who)) for role, who in sorted(roles.items())],
         "ladder": ladder_view(policy, record, now),
         "deadlines": deadlines,
         "decisions": decisions,
