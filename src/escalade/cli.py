@@ -90,6 +90,7 @@ def serve(
             port=settings.port,
             workers=workers,
             log_level="warning",
+            access_log=False,
         )
         return
     app = _build_app(settings)
@@ -417,7 +418,7 @@ def integrations_list(db: str | None) -> None:
 @click.argument("integration_id")
 @click.option("--db", help="Database URL [env ESCALADE_DATABASE_URL].")
 def integrations_revoke(integration_id: str, db: str | None) -> None:
-    """Revoke an integration: its key stops working (within seconds on running servers)."""
+    """Revoke an integration: running servers refuse its key within 5 seconds."""
     from datetime import UTC, datetime
 
     from escalade.engine.inbound import revoke_integration

@@ -84,6 +84,19 @@ def test_admins_create_list_and_revoke_integrations(client: TestClient) -> None:
     assert refused.status_code == 400 and refused.json()["errors"] == ["Invalid routing key"]
 
 
+def test_a_revoked_key_is_refused_at_once_by_the_revoking_process(client: TestClient) -> None:
+    pd = integration(client, "pagerduty")
+    am = integration(client, "alertmanager")
+    enqueue(client, event(pd["key"], "trigger"))  # both keys are now in the key cache
+    url = f"/v1/integrations/alertmanager?key={am['key']}"
+    assert client.post(url, json=ALERTS).status_code == 202
+    for made in (pd, am):
+        assert client.delete(f"/v1/integrations/{made['id']}", headers=ADMIN).status_code == 204
+    refused = client.post("/v2/enqueue", json=event(pd["key"], "trigger"))
+    assert refused.status_code == 400 and refused.json()["errors"] == ["Invalid routing key"]
+    assert client.post(url, json=ALERTS).status_code == 401
+
+
 @pytest.mark.parametrize(
     ("body", "names"),
     [
@@ -283,3 +296,38 @@ def test_grafana_webhook_carries_the_query_value(client: TestClient) -> None:
     found = incident(client, response.json()["results"][0]["incident_id"])
     (signal,) = found["signals"]
     assert signal["value"] == 0.42 and signal["details"]["tool"] == "grafana"
+
+
+def test_a_resolved_grafana_alert_resolves_its_incident(client: TestClient) -> None:
+    key = integration(client, "grafana")["key"]
+    url = f"/v1/integrations/grafana?key={key}"
+    alert = {**ALERTS["alerts"][0], "values": {"B": 0.42}, "dashboardURL": "http://grafana/d/x"}
+    firing = {**ALERTS, "version": "1", "orgId": 1, "title": "[FIRING:1]", "alerts": [alert]}
+    opened = client.post(url, json=firing).json()["results"][0]["incident_id"]
+    assert incident(client, opened)["status"] == "triggered"
+    ended = {**alert, "status": "resolved", "endsAt": "2026-11-23T10:09:00Z", "values": None}
+    resolved = {**firing, "status": "resolved", "title": "[RESOLVED]", "alerts": [ended]}
+    response = client.post(url, json=resolved)
+    assert response.status_code == 202, response.text
+    [done] = response.json()["results"]
+    assert done == {
+        "action": "resolve",
+        "dedup_key": ALERTS["groupKey"],
+        "incident_id": opened,
+        "dropped": False,
+    }
+    found = incident(client, opened)
+    assert found["status"] == "resolved" and found["resolved_by"] == "integration:grafana-test"
+
+
+def test_alertmanager_over_the_rate_limit_gets_429_with_retry_after(client: TestClient) -> None:
+    """Alertmanager's webhook_configs does not retry a 429: the group is sent again at
+    its next group_interval (docs/integrations.md says so)."""
+    key = integration(client, "alertmanager")["key"]
+    url = f"/v1/integrations/alertmanager?key={key}"
+    for _ in range(8):
+        assert client.post(url, json=ALERTS).status_code == 202
+    throttled = client.post(url, json=ALERTS)
+    assert throttled.status_code == 429
+    assert throttled.json()["error"] == "rate_limited"
+    assert int(throttled.headers["retry-after"]) >= 1

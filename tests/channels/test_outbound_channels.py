@@ -18,10 +18,13 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from fastapi.testclient import TestClient
 
+from escalade.app import create_app
 from escalade.domain.signals import SignalIn
 from escalade.engine.acklinks import AckLinks
 from escalade.engine.service import Escalade
+from escalade.settings import Settings
 from support.engines import Harness
 from support.sink import Sink
 
@@ -154,6 +157,35 @@ def test_email_goes_over_starttls_with_auth_and_carries_a_signed_ack_link(
     assert (grant.incident_id, grant.person) == (incident_id, "alice")
     sent = [e for e in timeline(service, incident_id) if e["kind"] == "delivery.sent"]
     assert sent[0]["data"]["channel"] == "mail" and "alice@x.test" in sent[0]["data"]["detail"]
+
+
+def test_the_ack_link_in_the_email_acknowledges_the_incident(
+    harness: Harness, sink: Sink, smtp: tuple[Inbox, dict[str, str]]
+) -> None:
+    inbox, env = smtp
+    service = harness.service(text=policy(), env={**env, "SINK_URL": sink.url}, ack_links=LINKS)
+    incident_id = open_incident(service)
+    harness.worker(service).run_once()
+    assert inbox.arrived.wait(10)
+    [mail] = inbox.messages
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    body = text.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    link = next(w for w in body.split() if w.startswith(f"{LINKS.public_url}/v1/ack/"))
+    settings = Settings(
+        database_url=harness.database_url, policy=service.policies.path, run_engine=False
+    )
+    with TestClient(create_app(settings, service)) as anonymous:  # no bearer token
+        done = anonymous.post(link.removeprefix(LINKS.public_url))
+    assert done.status_code == 200, done.text
+    assert done.json() == {
+        "incident_id": incident_id,
+        "status": "acknowledged",
+        "acknowledged_by": "alice",
+        "changed": True,
+    }
+    found = service.incident(incident_id)
+    assert found is not None and found["status"] == "acknowledged"
+    assert "incident.acknowledged" in [e["kind"] for e in timeline(service, incident_id)]
 
 
 def test_wrong_smtp_password_fails_for_good_and_is_on_the_timeline(

@@ -1,10 +1,13 @@
 """Retries, Retry-After, timeouts, throttles, fallbacks and unreachable contacts,
-against real HTTP receivers that fail on purpose."""
+against real HTTP receivers that fail on purpose: every HTTP channel type (webhook,
+Slack, Teams, PagerDuty) meets a 500, a 429 with Retry-After and a receiver that
+hangs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from conftest import FakeClock
@@ -23,6 +26,10 @@ people:
 channels:
   hook: {type: webhook, url: "${SINK_URL}/hook", timeout: 1s, attempts: 2, fallback: slack}
   slack: {type: slack, url: "${SINK_URL}/slack", throttle: {max: 1, per: 10m}}
+  room: {type: slack, url: "${SINK_URL}/room", timeout: 1s}
+  teams: {type: teams, url: "${SINK_URL}/teams", timeout: 1s}
+  pd: {type: pagerduty, url: "${SINK_URL}/pd", routing_key: 0123456789abcdef0123456789abcdef,
+       timeout: 1s}
 tiers:
   sev1: {name: Critical, ack_within: 5m, ladder: critical}
 ladders:
@@ -57,11 +64,40 @@ def kinds(service: Escalade, incident_id: str, prefix: str = "") -> list[str]:
     return [e["kind"] for e in entries(service, incident_id, prefix)]
 
 
-def test_429_waits_as_long_as_retry_after_asks(
-    harness: Harness, clock: FakeClock, sink: Sink
+# alice's contact and the sink path it posts to: one of each HTTP channel type, each
+# with a 1 s timeout and no fallback, so a failure can only be retried.
+HTTP_CHANNELS = pytest.mark.parametrize(
+    ("contact", "path"),
+    [("hook", "/hook"), ("room", "/room"), ("teams", "/teams"), ("pd", "/pd")],
+    ids=["webhook", "slack", "teams", "pagerduty"],
+)
+
+
+@HTTP_CHANNELS
+def test_a_500_is_retried_and_the_next_attempt_gets_through(
+    harness: Harness, clock: FakeClock, sink: Sink, contact: str, path: str
 ) -> None:
-    service, worker = setup(harness, sink)
-    sink.fail_path["/hook"] = [429]
+    service, worker = setup(harness, sink, alice=contact)
+    sink.fail_path[path] = [500]
+    incident_id = open_incident(service)
+    worker.run_once()
+    [retrying] = entries(service, incident_id, "delivery.")
+    assert retrying["data"]["error"] == "HTTP 500"
+    assert retrying["data"]["retry_at"] == clock.advance(seconds=1).isoformat()
+    worker.run_once()
+    [page] = sink.wait_for(1)
+    assert page.path == path
+    assert [r.path for r in sink.refused] == [path]
+    assert kinds(service, incident_id, "delivery.") == ["delivery.retrying", "delivery.sent"]
+    assert "incident.escalated" not in kinds(service, incident_id)
+
+
+@HTTP_CHANNELS
+def test_429_waits_as_long_as_retry_after_asks(
+    harness: Harness, clock: FakeClock, sink: Sink, contact: str, path: str
+) -> None:
+    service, worker = setup(harness, sink, alice=contact)
+    sink.fail_path[path] = [429]
     sink.fail_headers = {"Retry-After": "30"}
     incident_id = open_incident(service)
     worker.run_once()
@@ -73,14 +109,15 @@ def test_429_waits_as_long_as_retry_after_asks(
     assert sink.snapshot() == []
     clock.advance(seconds=28)
     worker.run_once()
-    assert [r.path for r in sink.wait_for(1)] == ["/hook"]
+    assert [r.path for r in sink.wait_for(1)] == [path]
     assert kinds(service, incident_id, "delivery.") == ["delivery.retrying", "delivery.sent"]
 
 
+@HTTP_CHANNELS
 def test_a_receiver_that_hangs_times_out_and_is_tried_again(
-    harness: Harness, clock: FakeClock, sink: Sink
+    harness: Harness, clock: FakeClock, sink: Sink, contact: str, path: str
 ) -> None:
-    service, worker = setup(harness, sink)
+    service, worker = setup(harness, sink, alice=contact)
     sink.stall_next = [3.0]  # the channel's timeout is 1s
     incident_id = open_incident(service)
     worker.run_once()
@@ -88,7 +125,7 @@ def test_a_receiver_that_hangs_times_out_and_is_tried_again(
     assert retrying["data"]["error"] == "timed out"
     clock.advance(seconds=1)
     worker.run_once()
-    assert len(sink.wait_for(1)) == 1
+    assert [r.path for r in sink.wait_for(1)] == [path]
     assert kinds(service, incident_id, "delivery.") == ["delivery.retrying", "delivery.sent"]
 
 

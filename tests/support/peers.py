@@ -15,6 +15,7 @@ import trustme
 from support.server import ServerProcess, free_port
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"  # Debian's prometheus-alertmanager
+AMTOOL = "/usr/bin/amtool"  # its configuration checker, from the same package
 
 # What the integration process tests run under: integration signals route like any.
 POLICY = """
@@ -61,6 +62,18 @@ def wait_for(check: object, what: str, timeout: float = 30.0) -> object:
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def check_alertmanager_config(path: Path) -> subprocess.CompletedProcess[str]:
+    """`amtool check-config` on one file: what Alertmanager itself would refuse to load.
+
+    A missing amtool fails the test, as a missing Alertmanager does: never a skip.
+    """
+    if shutil.which(AMTOOL) is None:
+        raise AssertionError(f"{AMTOOL} missing: run `make peers` (Debian package)")
+    return subprocess.run(
+        [AMTOOL, "check-config", str(path)], check=False, capture_output=True, text=True, timeout=30
+    )
 
 
 class Alertmanager:

@@ -67,7 +67,7 @@ async def list_integrations(request: Request, _: Admin) -> Response:
 
 @router.delete("/v1/integrations/{integration_id}", status_code=204)
 async def revoke_integration(integration_id: str, request: Request, _: Admin) -> Response:
-    """Revoke an integration: its key stops working at once."""
+    """Revoke an integration: refused within this process at once, elsewhere within 5 s."""
     done = await anyio.to_thread.run_sync(lambda: inbound(request).revoke(integration_id))
     if not done:
         return problem(404, "not_found", f"no live integration {integration_id!r}")

@@ -83,12 +83,22 @@ class Inbound:
         return list_integrations(self.escalade.reader)
 
     def revoke(self, integration_id: str) -> bool:
+        """Revoke an integration: refused at once in this process, elsewhere within 5 s.
+
+        Every other server process holds a key's verdict for up to `_CACHE_SECONDS`
+        (after `escalade integrations revoke`, that is every server). False when no
+        live integration has this id.
+        """
         done = revoke_integration(self.escalade.db, integration_id, self.escalade.clock.now())
         self._cache.clear()
         return done
 
     def authenticate(self, key: str, kind: str | tuple[str, ...]) -> IntegrationRecord | None:
-        """The live integration of `key` if it is of `kind`; cached for a few seconds."""
+        """The live integration of `key` if it is of `kind`; cached for a few seconds.
+
+        The cache keeps the ingest path free of a database read per event; a key
+        revoked by another process is refused once its entry expires (5 s).
+        """
         kinds = (kind,) if isinstance(kind, str) else kind
         now = time.monotonic()
         cached = self._cache.get(key)
