@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,8 @@ from conftest import FIXTURES, ROOT
 from escalade.cli import main
 from escalade.storage import tokens
 from escalade.storage.database import connect
-from support.server import ServerProcess, free_port
+from support.policies import BASE, ENV
+from support.server import TOKEN, ServerProcess, free_port
 
 REFERENCE_ENV = {
     "SMTP_HOST": "127.0.0.1",
@@ -170,3 +174,51 @@ def test_the_demo_runs_its_scenario_to_the_end(tmp_path: Path) -> None:
     assert out.count("rung.fired") == 2
     assert "the agent gets: approve by alice, args {'order': 'A-1043', 'amount': 400}" in out
     assert "a 30 EUR refund: approve (automatic" in out
+
+
+@pytest.mark.process
+def test_exercises_export_and_policy_history_in_process(tmp_path: Path) -> None:
+    """The read commands through CliRunner against a real server: a drill in the trend,
+    an incident exported for publishing, and a SIGHUP reload in the history."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BASE)
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 'cli.db'}", policy, tmp_path / "server.log", dict(ENV)
+    )
+    server.start()
+    try:
+        signal_ = {"kind": "privacy_leak", "summary": "Exercise: PII in an answer by Alice"}
+        started = server.client.post("/v1/exercises", json={"name": "cli drill", "signal": signal_})
+        assert started.status_code == 201, started.text
+        drill_id = started.json()["incident_id"]
+
+        policy.write_text(BASE.replace("ack_within: 5m", "ack_within: 3m"))
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while len(server.client.get("/v1/policy/versions").json()["versions"]) < 2:
+            assert time.monotonic() < deadline, server.log.read_text()[-2000:]
+            time.sleep(0.1)
+
+        runner = CliRunner(env={"ESCALADE_URL": server.url, "ESCALADE_TOKEN": TOKEN})
+        listed = runner.invoke(main, ["exercises", "list"])
+        assert listed.exit_code == 0, listed.output
+        [line] = listed.stdout.splitlines()
+        assert "cli drill" in line and drill_id in line and "never acked" in line
+
+        exported = runner.invoke(main, ["incidents", "export", drill_id])
+        assert exported.exit_code == 0, exported.output
+        shared = json.loads(exported.stdout)
+        assert shared["format"] == "escalade.learning/v1"
+        assert shared["incident"]["type"] == "privacy" and shared["incident"]["tier"] == "sev1"
+        assert "alice" not in exported.stdout.lower()  # the planted name is redacted
+        missing = runner.invoke(main, ["incidents", "export", "inc_nope"])
+        assert missing.exit_code == 1 and "404" in missing.stderr
+
+        history = runner.invoke(main, ["policy", "history"])
+        assert history.exit_code == 0, history.output
+        rows = [row.split() for row in history.stdout.splitlines()]
+        assert [(r[0], r[3]) for r in rows] == [("v2", "sighup"), ("v1", "startup")]
+        assert rows[0][4:] == ["+1", "-1"]
+    finally:
+        server.stop()

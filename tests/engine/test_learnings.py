@@ -40,7 +40,11 @@ def test_an_export_replaces_people_by_roles_and_redacts_every_planted_secret(
             "kind": "privacy_leak",
             "subject": {"system": "support-bot", "model": "chat-v2"},
             "summary": "chat-v2 answered with jane.doe@example.com, reported by Alice Chen",
-            "labels": {"customer": "Jane Doe"},
+            "labels": {
+                "customer": "Jane Doe",
+                # A protected-attribute label feeds CSETv1's harm distribution basis.
+                "segment": "jane.doe@example.com key sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            },
         }
     )
     [accepted] = service.ingest(service.accept([leak])).accepted
@@ -102,8 +106,9 @@ def test_an_export_replaces_people_by_roles_and_redacts_every_planted_secret(
     )
     assert shared["csetv1"]["Harm Domain"] == "yes"
     assert shared["csetv1"]["Special Interest Intangible Harm"] == "Intangible harm: privacy"
+    assert shared["csetv1"]["Harm Distribution Basis"] == ["[email removed] key [secret removed]"]
     assert shared["aiid"]["date"] == "2026-11-23"
-    assert shared["anonymisation"]["removed"]["secrets"] >= 2
+    assert shared["anonymisation"]["removed"]["secrets"] >= 3
 
 
 def test_an_export_that_would_still_name_someone_is_refused() -> None:

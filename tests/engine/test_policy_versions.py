@@ -13,6 +13,8 @@ from escalade.domain.signals import SignalIn
 from support.engines import Harness
 from support.policies import BASE
 
+DAY = timedelta(days=1)
+
 
 def open_leak(service) -> str:  # type: ignore[no-untyped-def]
     signal = SignalIn.model_validate({"kind": "privacy_leak", "summary": "leak"})
@@ -65,6 +67,14 @@ def test_versions_diffs_and_the_incident_that_led_to_a_change(
     open_leak(service)  # a second incident, resolved without a policy change
     later = service.list_incidents()[0]
     service.resolve(later["id"], "bob")
+    # A live drill whose action item names the same change is no incident here.
+    drill = service.start_exercise(
+        SignalIn.model_validate({"kind": "privacy_leak", "summary": "drill"}), "drill", "bob"
+    )
+    service.add_action_item(drill, "Practise the rollback", "alice", clock.at + DAY, "bob")
+    [drill_item] = service.incident(drill)["action_items"]  # type: ignore[index]
+    service.close_action_item(drill, drill_item["id"], "done", "bob", policy_version="2")
+    service.resolve(drill, "bob")
     learning = service.learning_metrics(since=clock.at - timedelta(days=1))
     assert learning == {
         "policy_versions": 2,
@@ -73,3 +83,22 @@ def test_versions_diffs_and_the_incident_that_led_to_a_change(
         "incidents_followed_by_policy_update": 1,
         "rate": 0.5,
     }
+
+    # Since a day later: no version went live, so none can have followed an incident,
+    # even one resolved in the window whose item names version 2.
+    clock.advance(days=1)
+    since = clock.at
+    third = open_leak(service)
+    service.add_action_item(third, "Check the window", "alice", clock.at + DAY, "bob")
+    [third_item] = service.incident(third)["action_items"]  # type: ignore[index]
+    service.close_action_item(third, third_item["id"], "done", "bob", policy_version="2")
+    service.resolve(third, "bob")
+    assert service.learning_metrics(since=since) == {
+        "policy_versions": 0,
+        "policy_updates_following_incidents": 0,
+        "resolved_incidents": 1,
+        "incidents_followed_by_policy_update": 0,
+        "rate": 0.0,
+    }
+    assert service.learning_metrics()["policy_updates_following_incidents"] == 1
+    assert service.learning_metrics()["incidents_followed_by_policy_update"] == 2

@@ -1,6 +1,7 @@
 """A live drill through the real server and real channels: a webhook and an SMTP
 server. One person answers and one does not, and the report says exactly that; no
-regulatory clock starts and the customer notice never leaves."""
+regulatory clock starts, and neither the customer notice nor the regulator notice
+leaves (both are approved and sent through the API, and withheld)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ channels:
   hook: {type: webhook, url: "${SINK_URL}/hook"}
   mail: {type: email, from: escalade@x.test, smtp: {host: 127.0.0.1, port: SMTP_PORT}}
   customers: {type: webhook, url: "${SINK_URL}/customers"}
+  regulator: {type: webhook, url: "${SINK_URL}/regulator"}
 tiers:
-  sev1: {name: Critical, ack_within: 10m, ladder: one}
+  sev1: {name: Critical, ack_within: 10m, roles: [legal_liaison], ladder: one}
+roles:
+  legal_liaison: {filled_by: [person:alice]}
 ladders:
   one:
     rungs: [{notify: [team:oncall], escalate_after: 30m}]
@@ -48,6 +52,13 @@ templates:
     to: [person:carol]
     subject: "Service notice"
     body: "We are looking into an issue."
+  regulator-notice:
+    audience: regulator
+    channel: regulator
+    to: [person:carol]
+    requires_approval: [legal_liaison]
+    subject: "Personal data breach notification"
+    body: "We notify a personal data breach under Art. 33 GDPR."
 """
 SCENARIO = """
 name: monthly on-call check
@@ -113,9 +124,12 @@ def test_a_live_drill_reaches_people_labelled_and_reports_who_answered(
     incident_id = started.stdout.strip()
     assert incident_id.startswith("exr_"), started.stderr
 
-    [page] = [r.json() for r in sink.wait_for(1)]
-    assert page["recipient"]["person"] == "alice"
-    assert page["subject"].startswith("[EXERCISE]") and "[EXERCISE]" in page["text"]
+    # alice's page, and her note that she holds legal_liaison: both labelled.
+    received = [r.json() for r in sink.wait_for(2)]
+    assert sorted(r["reason"] for r in received) == ["opened", "you are legal_liaison"]
+    for page in received:
+        assert page["recipient"]["person"] == "alice"
+        assert page["subject"].startswith("[EXERCISE]") and "[EXERCISE]" in page["text"]
     wait(lambda: box.messages, "bob's email")
     assert str(box.messages[0]["Subject"]).startswith("[EXERCISE]")
     assert "bob@x.test" in str(box.messages[0]["To"])
@@ -132,6 +146,28 @@ def test_a_live_drill_reaches_people_labelled_and_reports_who_answered(
     )
     assert sent.status_code == 200, sent.text
 
+    # The regulator notice goes through the whole approval flow and is still held back:
+    # the send answers 200 with the message `withheld`, so a drill can rehearse it.
+    drafted = server.client.post(
+        f"/v1/incidents/{incident_id}/messages",
+        json={"template": "regulator-notice", "by": "alice"},
+    )
+    assert drafted.status_code == 200, drafted.text
+    notice = drafted.json()["incident"]["messages"][-1]
+    assert notice["requires_approval"] == ["legal_liaison"]
+    path = f"/v1/incidents/{incident_id}/messages/{notice['id']}"
+    early = server.client.post(f"{path}/send", json={"by": "alice"})
+    assert early.status_code == 409 and early.json()["error"] == "not_approved", early.text
+    approved = server.client.post(f"{path}/approve", json={"by": "alice"})
+    assert approved.status_code == 200, approved.text
+    sent = server.client.post(f"{path}/send", json={"by": "alice"})
+    assert sent.status_code == 200, sent.text
+    [shown] = [m for m in sent.json()["incident"]["messages"] if m["id"] == notice["id"]]
+    assert shown["state"] == "withheld" and shown["audience"] == "regulator"
+    again = server.client.post(f"{path}/send", json={"by": "alice"})
+    assert again.status_code == 409 and again.json()["error"] == "message_sent", again.text
+    assert "withheld" in again.json()["message"]  # final: a drill never sends it later
+
     def report() -> dict[str, Any]:
         answer = server.client.get(f"/v1/exercises/{incident_id}/report")
         assert answer.status_code == 200, answer.text
@@ -146,13 +182,19 @@ def test_a_live_drill_reaches_people_labelled_and_reports_who_answered(
     assert found["acknowledged_by"] == "alice" and found["acknowledged_in_window"] is True
     assert [r["rung"] for r in found["rungs_fired"]] == [1]
     assert found["failed_deliveries"] == [] and found["stalled_decisions"] == []
-    held = {h["kind"] for h in found["held_back"]}
-    assert held == {"exercise.clocks_skipped", "message.withheld"}
+    held = [(h["kind"], h.get("audience")) for h in found["held_back"]]
+    assert held == [
+        ("exercise.clocks_skipped", None),
+        ("message.withheld", "customer"),
+        ("message.withheld", "regulator"),
+    ]
 
     incident = server.client.get(f"/v1/incidents/{incident_id}").json()
     assert incident["exercise"] == "monthly on-call check" and incident["obligations"] == []
     time.sleep(1)  # anything queued for the customer channel would have gone by now
-    assert [r.path for r in sink.snapshot()] == ["/hook"]  # the customer notice never left
+    # Neither the customer notice nor the regulator notice left: only alice's two did.
+    assert [r.path for r in sink.snapshot()] == ["/hook", "/hook"]
+    assert sink.refused == []  # not even an attempt on /customers or /regulator
     assert len(box.messages) == 1
 
     trend = server.client.get("/v1/exercises").json()["exercises"]

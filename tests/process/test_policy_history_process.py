@@ -47,6 +47,40 @@ def test_two_reloads_are_two_versions_with_authors_and_diffs(
         current = server.client.get("/v1/policy/versions/current").json()
         assert current["digest"] == server.client.get("/v1/policy").json()["digest"]
 
+        # An incident resolved now whose action item was closed by version 2.
+        signal = {"kind": "privacy_leak", "summary": "window too long"}
+        opened = server.client.post("/v1/signals", json=signal).json()
+        incident_id = opened["signals"][0]["incident_id"]
+        path = f"/v1/incidents/{incident_id}"
+        item = {"title": "Shorten sev1", "owner": "alice", "due_at": "2099-01-01T00:00:00Z"}
+        added = server.client.post(f"{path}/action-items", json={**item, "by": "bob"})
+        assert added.status_code == 200, added.text
+        item_id = added.json()["incident"]["action_items"][-1]["id"]
+        closed = server.client.post(
+            f"{path}/action-items/{item_id}",
+            json={"state": "done", "policy_version": "2", "by": "bob"},
+        )
+        assert closed.status_code == 200, closed.text
+        assert server.client.post(f"{path}/resolve", json={"by": "bob"}).status_code == 200
+        learning = server.client.get("/v1/metrics/learning")
+        assert learning.status_code == 200 and learning.json() == {
+            "policy_versions": 3,
+            "policy_updates_following_incidents": 1,
+            "resolved_incidents": 1,
+            "incidents_followed_by_policy_update": 1,
+            "rate": 1.0,
+        }
+        # Since version 3 went live, version 2 is outside the window: it followed nothing.
+        since = {"since": versions[0]["activated_at"]}
+        windowed = server.client.get("/v1/metrics/learning", params=since)
+        assert windowed.status_code == 200 and windowed.json() == {
+            "policy_versions": 1,
+            "policy_updates_following_incidents": 0,
+            "resolved_incidents": 1,
+            "incidents_followed_by_policy_update": 0,
+            "rate": 0.0,
+        }
+
         history = cli(server, "policy", "history").splitlines()
         assert [line.split()[0] for line in history] == ["v3", "v2", "v1"]
         last = cli(server, "policy", "diff")

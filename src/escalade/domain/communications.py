@@ -86,7 +86,10 @@ def apply_message(
         return incident.evolve(messages=(*incident.messages, message)), [record]
     message = _message(incident, event.message_id)
     if message["state"] != "draft":
-        raise CommandRefused("message_sent", f"message {event.message_id} was already sent")
+        # `withheld` (a live drill's external message) is as final as `sent`.
+        raise CommandRefused(
+            "message_sent", f"message {event.message_id} was already {message['state']}"
+        )
     template = _template(policy, message["template"])
     if isinstance(event, EditMessage):
         edited = {

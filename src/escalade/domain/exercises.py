@@ -102,7 +102,13 @@ def report(policy: Policy, incident: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "failed_deliveries": failed,
         "stalled_decisions": [
-            {"id": d.get("id"), "action": d.get("action"), "status": d.get("status")}
+            {
+                "id": d.get("id"),
+                "action": d.get("action"),
+                "status": d.get("status"),
+                # still pending within its window, or past `decide_within` (fallback woken)
+                "stalled": d.get("id") in stalled or d.get("action") in stalled,
+            }
             for d in decisions
             if d.get("status") == "pending" or d.get("id") in stalled or d.get("action") in stalled
         ],

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -179,7 +179,7 @@ def export(incident: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
         ],
     }
     result["aiid"] = _aiid(result, incident)
-    result["csetv1"] = _csetv1(result, incident)
+    result["csetv1"] = _csetv1(result, incident, clean)
     result["anonymisation"] = {
         "people_replaced": len([p for p in pseudonyms.assigned if p in pseudonyms.known]),
         "removed": dict(sorted(removed.items())),
@@ -229,15 +229,24 @@ def _aiid(result: Mapping[str, Any], incident: Mapping[str, Any]) -> dict[str, A
     }
 
 
-def _csetv1(result: Mapping[str, Any], incident: Mapping[str, Any]) -> dict[str, Any]:
-    """CSETv1 fields that follow from the incident; ``None`` where a person must judge."""
+def _csetv1(
+    result: Mapping[str, Any],
+    incident: Mapping[str, Any],
+    clean: Callable[[Any], str | None],
+) -> dict[str, Any]:
+    """CSETv1 fields that follow from the incident; ``None`` where a person must judge.
+
+    The harm distribution basis comes from signal labels, which are free text a
+    system filled in (a ``segment`` may hold a customer's address), so each value is
+    redacted like any other text in the export.
+    """
     kind = str(result["incident"]["type"] or "")
     domain = _HARM_DOMAIN.get(kind)
     facts = incident.get("facts") or {}
     deaths = _fact_number(facts, "death", "deaths", "lives_lost")
     injuries = _fact_number(facts, "injury", "injuries", "serious_injury")
     labels = [
-        str(s.get("labels", {}).get(label))
+        clean(s["labels"][label])
         for s in incident.get("signals") or []
         for label in _PROTECTED_LABELS
         if isinstance(s.get("labels"), dict) and s["labels"].get(label)
@@ -250,7 +259,7 @@ def _csetv1(result: Mapping[str, Any], incident: Mapping[str, Any]) -> dict[str,
         "Special Interest Intangible Harm": domain[1]
         if domain and "Intangible" in domain[1]
         else None,
-        "Harm Distribution Basis": sorted(set(labels)) or None,
+        "Harm Distribution Basis": sorted({label for label in labels if label}) or None,
         "Lives Lost": deaths,
         "Injuries": injuries,
         "Date of Incident Year": date[:4] if date else None,

@@ -383,24 +383,33 @@ class Escalade:
         return self.submit_feedback(grant.incident_id, grant.person or "", rating, comment)
 
     def feedback_metrics(self, by: str, since: datetime | None = None) -> dict[str, Any]:
-        """Satisfaction with the response, per team or tier: responses, mean, distribution."""
+        """Satisfaction with the response, per team or tier: responses, mean, distribution.
+
+        Ratings of live drills are left out: a drill measures the people and channels,
+        not how a real response felt."""
         with self.reader.connect() as conn:
             answers = feedback_store.since(conn, since)
+        answers = [a for a in answers if not ingest.is_exercise(a.incident_id)]
         groups = feedback.satisfaction(self.policy.policy, answers, by)
         return {"by": by, "groups": {k: v.to_record() for k, v in groups.items()}}
 
     def learning_metrics(self, since: datetime | None = None) -> dict[str, Any]:
         """Policy updates following incidents: policy versions that closed an incident's
-        action item, and the share of resolved incidents that led to one."""
+        action item, and the share of resolved incidents that led to one.
+
+        With `since`, only versions that went live since then count, also as the
+        update that followed an incident. Live drills are not incidents here."""
         with self.reader.connect() as conn:
             versions = policy_versions.history(conn, limit=100_000)
             resolved = incidents.resolved_since(conn, since)
+        resolved = [i for i in resolved if not ingest.is_exercise(i.id)]
         if since is not None:
             versions = [v for v in versions if datetime.fromisoformat(v["activated_at"]) >= since]
+        in_window = {v["digest"] for v in versions}
         linked: dict[str, set[str]] = {}
         for incident in resolved:
             for item in incident.action_items:
-                if item.get("policy_version"):
+                if item.get("policy_version") in in_window:
                     linked.setdefault(incident.id, set()).add(item["policy_version"])
         following = {d for digests in linked.values() for d in digests}
         return {
@@ -572,9 +581,10 @@ class Escalade:
     ) -> dict[str, metrics.Summary]:
         """MTTD, MTTA, MTTR and the rest (docs/metrics.md) over incidents opened in range.
 
-        Every incident in range counts (no sampling). Recurrence looks 30 days further
-        back than `since`, so those are read too; timelines and first signals are read
-        in bulk, a page of incidents at a time.
+        Every incident in range counts (no sampling), except live drills, which would
+        skew the figures. Recurrence looks 30 days further back than `since`, so those
+        are read too; timelines and first signals are read in bulk, a page of incidents
+        at a time.
         """
         lookback = since - timedelta(days=30) if since else None
         policy = self.policy.policy
@@ -582,6 +592,7 @@ class Escalade:
         facts = []
         with self.reader.connect() as conn:
             found = incidents.listing(conn, limit=None, since=lookback, until=until)
+            found = [i for i in found if not ingest.is_exercise(i.id)]
             for start in range(0, len(found), _METRICS_PAGE):
                 page = found[start : start + _METRICS_PAGE]
                 ids = [i.id for i in page]
