@@ -168,7 +168,11 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def escalade(db_url: str, sink: Sink, workers: int, tmp: Path) -> Iterator[str]:
+def escalade(
+    db_url: str, sink: Sink, workers: int, tmp: Path, *, apart: bool = False
+) -> Iterator[str]:
+    """`escalade serve` with its engine inside, or (`apart`) `serve --no-engine`
+    beside one `escalade worker` process, the scale-out shape."""
     policy = tmp / "policy.yaml"
     policy.write_text(POLICY)
     port = free_port()
@@ -181,18 +185,27 @@ def escalade(db_url: str, sink: Sink, workers: int, tmp: Path) -> Iterator[str]:
         "ESCALADE_RATE_LIMIT": "0",
     }
     command = [str(VENV_BIN / "escalade"), "serve", "--port", str(port)]
-    if os.environ.get("BENCH_NO_ENGINE"):
+    if apart:
         command.append("--no-engine")
     if workers > 1:
         command += ["--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    processes = [
+        subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    ]
     try:
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/healthz")
+        if apart:
+            worker = [str(VENV_BIN / "escalade"), "worker"]
+            processes.append(
+                subprocess.Popen(worker, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+            )
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(30)
 
 
 @contextmanager

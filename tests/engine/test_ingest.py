@@ -1,4 +1,5 @@
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
 
 from conftest import FakeClock
 from escalade.domain.signals import SignalIn
@@ -106,3 +107,26 @@ def test_a_batch_is_one_transaction(harness: Harness) -> None:
     accepted = send(service, *wire)
     assert len({a.incident_id for a in accepted}) == 10
     assert count(service, signals) == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite has no server
+def test_ingest_survives_the_database_dropping_its_connections(
+    harness: Harness, database_url: str
+) -> None:
+    """A PostgreSQL restart (here: the service's pooled connection terminated)
+    costs no accepted signal: the ingest that meets the dead connection tries
+    once more on a fresh one."""
+    service = harness.service()
+    send(service, LEAK)
+    with service.db.connect() as conn:  # the pooled connection the next ingest will use
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    killer = create_engine(database_url)
+    with killer.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+    killer.dispose()
+    [again] = send(service, {**LEAK, "id": "after-restart"})
+    assert again.incident_id and not again.duplicate
+    queued = service.enqueue(service.accept([SignalIn.model_validate({**LEAK, "id": "q"})]))
+    assert queued.accepted[0].id == "q"
+    assert count(service, signals) == 2

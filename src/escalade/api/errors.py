@@ -21,8 +21,16 @@ def field_path(loc: Sequence[int | str], prefix: str = "") -> str:
     return path or "(body)"
 
 
-def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
-    return [{"field": field_path(e["loc"], prefix), "message": _message(e)} for e in exc.errors()]
+def item_errors(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    """Errors of a list validated whole, where each location starts with the item's
+    index: `prefix[i].field`, or just `field` when `prefix` is empty (one item)."""
+    return [
+        {
+            "field": field_path(e["loc"][1:], f"{prefix}[{e['loc'][0]}]" if prefix else ""),
+            "message": _message(e),
+        }
+        for e in exc.errors()
+    ]
 
 
 def _message(error: Any) -> str:

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from escalade.api.auth import authorize, requires, service
-from escalade.api.errors import problem, refusal, validation_errors
+from escalade.api.errors import item_errors, problem, refusal
 from escalade.api.responses import JSONResponse
 from escalade.domain.signals import SignalIn
 from escalade.engine.batcher import GroupCommitter
@@ -45,14 +45,11 @@ def parse_signals(body: bytes) -> list[SignalIn] | JSONResponse:
         items, prefix = [data], ""
     else:
         return problem(422, "invalid_signal", 'expected a signal object or {"signals": [...]}')
-    parsed: list[SignalIn] = []
-    errors: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        try:
-            parsed.append(SignalIn.model_validate(item))
-        except ValidationError as exc:
-            errors += validation_errors(exc, f"{prefix}[{index}]" if prefix else "")
-    if errors:
+    try:
+        # The whole list in one call: per-item calls cost more than validating.
+        return _SIGNALS.validate_python(items)
+    except ValidationError as exc:
+        errors = item_errors(exc, prefix)
         first = errors[0]
         return problem(
             422,
@@ -60,7 +57,9 @@ def parse_signals(body: bytes) -> list[SignalIn] | JSONResponse:
             f"{first['field']}: {first['message']} (nothing was stored)",
             errors=errors,
         )
-    return parsed
+
+
+_SIGNALS = TypeAdapter(list[SignalIn])
 
 
 @router.post("/v1/signals", status_code=202, tags=["signals"])

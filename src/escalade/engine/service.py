@@ -5,13 +5,14 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from escalade.domain import (
     exercises,
@@ -70,6 +71,7 @@ from escalade.storage import reviews as review_store
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
 
+_T = TypeVar("_T")
 _METRICS_PAGE = 500
 _METRICS_TTL = 60.0  # seconds
 
@@ -135,14 +137,14 @@ class Escalade:
         return ingest.accept(wire, self.clock.now())
 
     def ingest(self, batch: Sequence[Signal]) -> ingest.IngestResult:
-        result = ingest.ingest(self.db, self.policy, batch, self.clock.now())
+        result = _reconnecting(lambda: ingest.ingest(self.db, self.policy, batch, self.clock.now()))
         if result.due_now:
             self.wake.set()
         return result
 
     def enqueue(self, batch: Sequence[Signal]) -> IngestResult:
         """Make signals durable in the inbox; the worker routes them right after."""
-        result = ingest.queue(self.db, batch)
+        result = _reconnecting(lambda: ingest.queue(self.db, batch))
         if result.due_now:
             self.wake.set()
         return result
@@ -890,6 +892,21 @@ class Escalade:
 
 _RUNG_TIMERS = (TimerKind.LADDER, TimerKind.HOURS)
 _BOOTSTRAP = Principal("bootstrap", "bootstrap-admin", "admin")  # ESCALADE_ADMIN_TOKEN
+
+
+def _reconnecting(write: Callable[[], _T]) -> _T:
+    """`write()`, once more if the database connection turned out dead (the server
+    restarted since the pool opened it): the pool has been emptied by then.
+
+    Only for writes keyed by ids fixed before the call (signals): if the lost
+    connection had committed after all, the second try finds them stored.
+    """
+    try:
+        return write()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return write()
 
 
 def _iso(value: datetime | None) -> str | None:

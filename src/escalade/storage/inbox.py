@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+import orjson
+from sqlalchemy import Connection, delete, func, select, text
 
-from escalade.storage._upsert import insert_ignoring_duplicates
 from escalade.storage.schema import inbox, signals
 
 
@@ -29,8 +29,33 @@ def known(conn: Connection, ids: Iterable[str]) -> set[str]:
 
 
 def append(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
-    """Queue signal records (`Signal.to_record()`); an id already queued is ignored."""
-    insert_ignoring_duplicates(conn, inbox, [{"id": r["id"], "body": r} for r in records])
+    """Queue signal records (`Signal.to_record()`); an id already queued is ignored.
+
+    One statement whatever the number of records, its text always the same: on
+    PostgreSQL the rows travel as two arrays (an executemany would be a
+    statement per row in the pipeline, a multi-row VALUES a new statement to
+    compile for every batch size); SQLite's executemany runs in C.
+    """
+    if not records:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            _PG_APPEND,
+            {
+                "ids": [r["id"] for r in records],
+                "bodies": [orjson.dumps(r).decode() for r in records],
+            },
+        )
+        return
+    conn.execute(_SQLITE_APPEND, [{"id": r["id"], "body": r} for r in records])
+
+
+_PG_APPEND = text(
+    "INSERT INTO inbox (id, body) "
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:bodies AS jsonb[])) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_SQLITE_APPEND = inbox.insert().prefix_with("OR IGNORE")
 
 
 def take(conn: Connection, limit: int) -> list[tuple[int, dict[str, Any]]]:
