@@ -400,6 +400,21 @@ def main() -> None:
                     auth=True,
                 )
                 rows.append((f"Escalade {label} at half peak, p50 / p99 ms", ms(loaded)))
+            if label != "PostgreSQL":
+                continue  # a worker process on SQLite has no wake-up but its poll
+            with escalade(db_url, sink, args.workers, tmp, apart=True) as url:
+                apart = f"{label}, serve --no-engine + 1 worker process"
+                for size, body in ((1, ONE_SIGNAL), (100, batch_body(100))):
+                    accepted, routed = queued_ingest(url, body, size, args.duration, tmp)
+                    rows.append(
+                        (
+                            f"Escalade {apart}, respond-async, {size} per request: "
+                            "accepted / routed",
+                            f"{accepted:,.0f} / {routed:,.0f} signals/s",
+                        )
+                    )
+                quiet = escalade_latency(url, sink, args.samples)
+                rows.append((f"Escalade {apart} signal to notification, p50 / p99 ms", ms(quiet)))
     print(f"| measurement ({args.duration:.0f} s wrk runs, 2 threads, 16 connections) | result |")
     print("|---|---|")
     for name_, value in rows:

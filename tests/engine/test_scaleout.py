@@ -304,7 +304,13 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
         with service.db.begin() as held:
             held.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTER_LOCK})
             assert worker.route_inbox(service.clock.now()) == 0
-    assert [worker.route_inbox(service.clock.now()) for _ in range(4)] == [3, 3, 1, 0]
+    now = service.clock.now()
+    assert [worker.route_inbox(now) for _ in range(3)] == [3, 3, 0]  # a batch, a batch, wait
+    assert worker.next_wake(now) == pytest.approx(0.02)  # the default linger
+    later = service.clock.advance(seconds=0.01)
+    assert worker.route_inbox(later) == 0 and worker.next_wake(later) == pytest.approx(0.01)
+    assert worker.route_inbox(service.clock.advance(seconds=0.01)) == 1
+    assert worker.route_inbox(service.clock.now()) == 0
     incident_ids = {service.signal(f"q-{i}")["incident_id"] for i in range(7)}  # type: ignore[index]
     assert len(incident_ids) == 1  # one group: the first opened it, the rest joined in order
     (incident_id,) = incident_ids

@@ -82,6 +82,7 @@ class Worker:
     # Set when the worker is asked to stop: claimed deliveries not yet sent go back.
     stopping: threading.Event = field(default_factory=threading.Event)
     _scheduled_for: str = field(default="", init=False)  # policy digest drills were set for
+    _inbox_seen: datetime | None = field(default=None, init=False)  # inbox found non-empty
 
     @classmethod
     def of(cls, escalade: Escalade, senders: Senders, tuning: Tuning) -> Worker:
@@ -325,25 +326,41 @@ class Worker:
 
     def next_wake(self, now: datetime) -> float:
         with self.db.connect() as conn:
-            if inbox.has_work(conn):
-                return 0.0
+            if inbox.waiting(conn, 1):
+                return self._route_in(now)
             candidates = [t for t in (timers.next_due(conn), deliveries.next_due(conn)) if t]
         if not candidates:
             return self.poll
         return max(0.0, min(self.poll, (min(candidates) - now).total_seconds()))
 
     def route_inbox(self, now: datetime) -> int:
-        """Route signals queued by `Prefer: respond-async` requests into incidents."""
+        """Route signals queued by `Prefer: respond-async` requests into incidents:
+        a batch as soon as one is waiting, fewer once the first has waited
+        `route_linger` (a pass's cost hardly depends on its size)."""
         # A look without the write lock first: most passes find the inbox empty.
         with (self.reader or self.db).connect() as conn:
-            if not inbox.has_work(conn):
-                return 0
+            waiting = inbox.waiting(conn, self.batch)
+        if not waiting:
+            self._inbox_seen = None
+            return 0
+        if self._inbox_seen is None:
+            self._inbox_seen = now
+        if waiting < self.batch and self._route_in(now) > 0:
+            return 0
+        self._inbox_seen = None
         routed, due = route_queued(self.db, self.policy(), now, self.batch)
         if due:
             self.wake.set()
         if routed:
             log.info("inbox.routed", extra={"count": routed})
         return routed
+
+    def _route_in(self, now: datetime) -> float:
+        """Seconds until the inbox's lingering signals are to be routed."""
+        if self._inbox_seen is None:
+            return 0.0
+        waited = (now - self._inbox_seen).total_seconds()
+        return max(0.0, self.tuning.route_linger - waited)
 
     def run_once(self) -> int:
         now = self.clock.now()

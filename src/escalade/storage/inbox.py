@@ -80,5 +80,7 @@ def depth(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(inbox)).scalar_one())
 
 
-def has_work(conn: Connection) -> bool:
-    return conn.execute(select(inbox.c.seq).limit(1)).first() is not None
+def waiting(conn: Connection, up_to: int) -> int:
+    """How many signals are queued, counting no further than `up_to`."""
+    first = select(inbox.c.seq).limit(up_to).subquery()
+    return int(conn.execute(select(func.count()).select_from(first)).scalar_one())
