@@ -343,7 +343,7 @@ def audit_verify(db: str | None, incident: str | None, as_json: bool) -> None:
 
     engine = connect(_settings(None, db).database_url, for_writes=False)
     with engine.connect() as conn:
-        result = timeline.verify_report(conn, incident)
+        result = timeline.verify_report(conn, [incident] if incident else None)
     engine.dispose()
     if as_json:
         click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from conftest import FakeClock
 from escalade.domain.reviews import ReviewRequestIn
+from escalade.domain.signals import SignalIn
 from escalade.engine.service import Escalade
 from escalade.storage import tokens
 from escalade.storage.schema import timeline
@@ -293,3 +294,35 @@ def test_the_audit_page_says_verified_then_broken_after_a_row_is_edited(site: Si
     assert "Verified" not in broken
     assert 'role="alert" id="verification"><p>Broken: 1 break(s)' in broken
     assert f"<code>{inc} entry #{target} (seq " in broken and "edited" in broken
+
+
+def test_the_audit_page_checks_the_chains_it_shows_not_the_whole_log(site: Site) -> None:
+    older = leak(site.service)
+    newer = (
+        site.service.ingest(
+            site.service.accept(
+                [
+                    SignalIn.model_validate(
+                        {"kind": "privacy_leak", "summary": "again", "dedup_key": "2"}
+                    )
+                ]
+            )
+        )
+        .accepted[0]
+        .incident_id
+    )
+    assert newer and newer != older
+    with site.service.db.begin() as conn:
+        first_of_newer = conn.execute(
+            select(func.min(timeline.c.id)).where(timeline.c.incident_id == newer)
+        ).scalar_one()
+        conn.execute(
+            update(timeline).where(timeline.c.id == first_of_newer).values(actor="mallory")
+        )
+    with site.browser() as client:
+        sign_in(client, "viewer-token")
+        assert "Broken: 1 break(s)" in client.get("/ui/audit").text
+        # A page of older entries only: the older incident's chain, which is intact.
+        page = client.get(f"/ui/audit?before={first_of_newer}").text
+    older_entries = site.service.verify_audit(older)["entries"]
+    assert f"Verified: {older_entries} entries in 1 chain(s), no break." in page

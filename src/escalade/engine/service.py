@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -839,10 +839,14 @@ class Escalade:
         return revoked
 
     # --- audit ---------------------------------------------------------------
-    def verify_audit(self, incident_id: str | None = None) -> dict[str, Any]:
-        """Check the timeline's hash chains: every chain, or one incident's."""
+    def verify_audit(
+        self, incident_id: str | None = None, *, among: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """Check the timeline's hash chains: every chain, one incident's (or
+        review's), or those `among` these ids."""
+        chains = [incident_id] if incident_id is not None else among
         with self.reader.connect() as conn:
-            return timeline.verify_report(conn, incident_id)
+            return timeline.verify_report(conn, chains)
 
     def principal(self, token_id: str) -> Principal | None:
         """The principal of a live token, by id (None once revoked): sessions hold ids."""

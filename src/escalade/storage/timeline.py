@@ -8,7 +8,7 @@ serialises them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -125,13 +125,18 @@ def last_of(conn: Connection, incident_id: str, kinds: Sequence[str]) -> dict[st
     return None if row is None else {"kind": row.kind, "data": row.data}
 
 
-def verify(conn: Connection, incident_id: str | None = None) -> tuple[int, int, list[Break]]:
-    """Check every chain (or one): (chains checked, entries checked, breaks)."""
+def verify(
+    conn: Connection, chain_ids: Collection[str] | None = None
+) -> tuple[int, int, list[Break]]:
+    """Check every chain (or these): (chains checked, entries checked, breaks)."""
+    if isinstance(chain_ids, str):
+        raise TypeError("chain_ids is a collection of ids, not one id")
     heads_query = select(audit_heads)
     entries_query = select(timeline).order_by(timeline.c.incident_id, timeline.c.id)
-    if incident_id is not None:
-        heads_query = heads_query.where(audit_heads.c.incident_id == incident_id)
-        entries_query = entries_query.where(timeline.c.incident_id == incident_id)
+    if chain_ids is not None:
+        wanted = sorted(chain_ids)
+        heads_query = heads_query.where(audit_heads.c.incident_id.in_(wanted))
+        entries_query = entries_query.where(timeline.c.incident_id.in_(wanted))
     heads = {r.incident_id: Head(r.incident_id, r.seq, r.hash) for r in conn.execute(heads_query)}
     chains = entries = 0
     breaks: list[Break] = []
@@ -147,9 +152,9 @@ def verify(conn: Connection, incident_id: str | None = None) -> tuple[int, int, 
     return chains, entries, breaks
 
 
-def verify_report(conn: Connection, incident_id: str | None = None) -> dict[str, Any]:
+def verify_report(conn: Connection, chain_ids: Collection[str] | None = None) -> dict[str, Any]:
     """`verify` as JSON: ok, chains, entries, and each break."""
-    chains, entries, breaks = verify(conn, incident_id)
+    chains, entries, breaks = verify(conn, chain_ids)
     return {
         "ok": not breaks,
         "chains": chains,
