@@ -1,4 +1,5 @@
 import threading
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -133,3 +134,32 @@ def test_two_workers_racing_fire_each_timer_once(
     assert sum(fired) == 40  # 20 ladder timers + 20 ack windows, each exactly once
     for incident_id in incidents:
         assert kinds(service, incident_id).count("rung.fired") == 2
+
+
+class Ticking(FakeClock):
+    """Simulated time that moves 40 ms each time it is read: a slow receiver."""
+
+    def now(self) -> datetime:
+        self.at += timedelta(milliseconds=40)
+        return self.at
+
+
+def test_a_pass_sends_for_a_slice_then_hands_the_rest_back_for_due_timers(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    for n in range(3):
+        service.ingest(service.accept([SignalIn.model_validate({**LEAK, "dedup_key": f"{n}"})]))
+    worker = harness.worker(service)
+    worker.clock = Ticking(clock.now())
+    assert worker.deliver_due(clock.now()) == 1  # the slice ran out after the first send
+    with service.db.connect() as conn:
+        rows = conn.execute(
+            select(deliveries.c.status, deliveries.c.attempts, deliveries.c.claimed_by)
+        ).all()
+    assert sorted(rows, key=str) == sorted(
+        [("delivered", 1, None), ("pending", 0, None), ("pending", 0, None)], key=str
+    )
+    assert worker.deliver_due(worker.clock.now()) == 1
+    assert worker.deliver_due(worker.clock.now()) == 1
+    assert len(sink.wait_for(3)) == 3

@@ -68,6 +68,10 @@ def backoff(
     return timedelta(seconds=delay)
 
 
+# How long one pass may spend sending before due timers get their turn.
+DELIVERY_SLICE = timedelta(milliseconds=100)
+
+
 @dataclass
 class Worker:
     db: Engine
@@ -158,18 +162,27 @@ class Worker:
         return len(due)
 
     def deliver_due(self, now: datetime) -> int:
+        """Send due deliveries for at most `DELIVERY_SLICE` (and at least one), then
+        hand the rest back: a backlog of messages, or a receiver that answers only
+        at its timeout, must not hold back the escalation timers this loop fires."""
         with self.db.begin() as conn:
             claimed = deliveries.claim(
                 conn, now, self.batch, timedelta(seconds=self.tuning.lease), self.worker_id
             )
         loaded = self.policy()
+        until = now + DELIVERY_SLICE
         for done, delivery in enumerate(claimed):
-            if self.stopping.is_set():
-                # Graceful stop: what was not attempted goes back for another worker.
+            stopping = self.stopping.is_set()
+            if stopping or (done and self.clock.now() >= until):
+                # What was not attempted goes back: for another worker on a graceful
+                # stop, for this loop's next pass (after due timers) otherwise.
                 rest = [d.id for d in claimed[done:]]
                 with self.db.begin() as conn:
                     deliveries.release(conn, rest)
-                log.info("worker.claims_released", extra={"count": len(rest)})
+                log.info(
+                    "worker.claims_released",
+                    extra={"count": len(rest), "reason": "stop" if stopping else "slice"},
+                )
                 return done
             self._deliver(loaded, delivery)
         return len(claimed)
