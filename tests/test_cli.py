@@ -130,6 +130,14 @@ def test_signal_send_and_incident_commands_against_a_running_server(
     assert "resolved" in cli(server, "incidents", "list").stdout
     bad = cli(server, "signal", "send", "--kind", "bad kind!")
     assert bad.returncode == 1 and "kind" in bad.stderr
+    queued = cli(server, "signal", "send", "--kind", "drift", "--id", "q-1", "--queued")
+    assert queued.returncode == 0, queued.stderr
+    [answer] = json.loads(queued.stdout)["signals"]
+    assert (answer["id"], answer["routed"], answer["incident_id"]) == ("q-1", False, None)
+    deadline = time.monotonic() + 20
+    while not server.client.get("/v1/signals/q-1").json()["routed"]:  # the engine routes it
+        assert time.monotonic() < deadline, "the queued signal was never routed"
+        time.sleep(0.05)
 
 
 def test_init_creates_the_database_and_prints_a_token_once(tmp_path: Path) -> None:

@@ -735,6 +735,11 @@ def signal() -> None:
 @click.option("--summary")
 @click.option("--id", "signal_id")
 @click.option("--dedup-key")
+@click.option(
+    "--queued",
+    is_flag=True,
+    help="Answered once durable; routed right after (Prefer: respond-async).",
+)
 @_URL
 @_TOKEN
 def signal_send(
@@ -746,6 +751,7 @@ def signal_send(
     summary: str | None,
     signal_id: str | None,
     dedup_key: str | None,
+    queued: bool,
     url: str,
     token: str | None,
 ) -> None:
@@ -764,7 +770,7 @@ def signal_send(
     ):
         if val is not None:
             body[key] = val
-    _client_call(url, token, lambda c: c.send_signals(body))
+    _client_call(url, token, lambda c: c.send_signals(body, queued=queued))
 
 
 def _with_client(url: str, token: str | None, call: Any) -> Any:

@@ -60,12 +60,14 @@ class AsyncEscaladeClient:
         return answer_of(await self._http.request(method, path, **kwargs))
 
     async def _run(self, call: calls.Call) -> Any:
-        answer = await self._call(call.method, call.path, params=call.params, json=call.json)
+        answer = await self._call(
+            call.method, call.path, params=call.params, json=call.json, headers=call.headers
+        )
         return call.result(answer)
 
     # --- signals and incidents (see EscaladeClient for each) ---------------------
-    async def send_signals(self, *signals: dict[str, Any]) -> dict[str, Any]:
-        return dict(await self._run(calls.send_signals(signals)))
+    async def send_signals(self, *signals: dict[str, Any], queued: bool = False) -> dict[str, Any]:
+        return dict(await self._run(calls.send_signals(signals, queued)))
 
     async def incidents(self, **filters: Any) -> list[dict[str, Any]]:
         return list(await self._run(calls.incidents(filters)))

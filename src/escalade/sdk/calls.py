@@ -20,15 +20,18 @@ class Call:
     params: dict[str, Any] | None = None
     json: Any = None
     field: str | None = None  # return this key of the answer, not the whole answer
+    headers: dict[str, str] | None = None
 
     def result(self, answer: Any) -> Any:
         return answer if self.field is None else answer[self.field]
 
 
 # --- signals and incidents --------------------------------------------------------
-def send_signals(signals: tuple[dict[str, Any], ...]) -> Call:
+def send_signals(signals: tuple[dict[str, Any], ...], queued: bool = False) -> Call:
+    """`queued`: answered once durable, routed right after (`Prefer: respond-async`)."""
     payload = signals[0] if len(signals) == 1 else {"signals": list(signals)}
-    return Call("POST", "/v1/signals", json=payload)
+    headers = {"Prefer": "respond-async"} if queued else None
+    return Call("POST", "/v1/signals", json=payload, headers=headers)
 
 
 def incidents(filters: Mapping[str, Any]) -> Call:

@@ -82,11 +82,16 @@ class EscaladeClient:
         return answer_of(self._http.request(method, path, **kwargs))
 
     def _run(self, call: calls.Call) -> Any:
-        return call.result(self._call(call.method, call.path, params=call.params, json=call.json))
+        answer = self._call(
+            call.method, call.path, params=call.params, json=call.json, headers=call.headers
+        )
+        return call.result(answer)
 
     # --- signals and incidents ------------------------------------------------
-    def send_signals(self, *signals: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._run(calls.send_signals(signals)))
+    def send_signals(self, *signals: dict[str, Any], queued: bool = False) -> dict[str, Any]:
+        """Send signals; the answer has each one's incident, or with `queued` comes as
+        soon as they are durable (`Prefer: respond-async`) and they are routed after."""
+        return dict(self._run(calls.send_signals(signals, queued)))
 
     def incidents(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self._run(calls.incidents(filters)))
