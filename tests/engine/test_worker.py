@@ -1,4 +1,5 @@
 import threading
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -163,3 +164,40 @@ def test_a_pass_sends_for_a_slice_then_hands_the_rest_back_for_due_timers(
     assert worker.deliver_due(worker.clock.now()) == 1
     assert worker.deliver_due(worker.clock.now()) == 1
     assert len(sink.wait_for(3)) == 3
+
+
+def test_a_receiver_that_hangs_does_not_hold_back_the_next_rung(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    """A running worker sends on a thread of its own: while alice's page hangs at
+    the receiver, the escalation to rung 2 fires on time."""
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    sink.stall_next = [4.0]  # alice's page: no answer for 4 s (the channel waits 10 s)
+    incident_id = open_one(service)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: claimed(service) == 1, "the sender takes alice's page")
+        clock.advance(minutes=5)  # rung 2 is due
+        worker.wake.set()
+        wait_until(lambda: kinds(service, incident_id).count("rung.fired") == 2, "rung 2")
+        assert sink.refused == []  # alice's page is still hanging at the receiver
+    finally:
+        stop.set()
+        worker.wake.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def claimed(service) -> int:  # type: ignore[no-untyped-def]
+    with service.db.connect() as conn:
+        return len(conn.execute(select(deliveries.c.id).where(deliveries.c.attempts > 0)).all())
+
+
+def wait_until(check, what: str, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)

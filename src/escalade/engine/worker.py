@@ -68,7 +68,7 @@ def backoff(
     return timedelta(seconds=delay)
 
 
-# How long one pass may spend sending before due timers get their turn.
+# How long one pass of sending may last before unattempted claims go back.
 DELIVERY_SLICE = timedelta(milliseconds=100)
 
 
@@ -87,6 +87,7 @@ class Worker:
     stopping: threading.Event = field(default_factory=threading.Event)
     _scheduled_for: str = field(default="", init=False)  # policy digest drills were set for
     _inbox_seen: datetime | None = field(default=None, init=False)  # inbox found non-empty
+    _send_wake: threading.Event = field(default_factory=threading.Event, init=False)
 
     @classmethod
     def of(cls, escalade: Escalade, senders: Senders, tuning: Tuning) -> Worker:
@@ -163,8 +164,9 @@ class Worker:
 
     def deliver_due(self, now: datetime) -> int:
         """Send due deliveries for at most `DELIVERY_SLICE` (and at least one), then
-        hand the rest back: a backlog of messages, or a receiver that answers only
-        at its timeout, must not hold back the escalation timers this loop fires."""
+        hand the rest back. In `run_once` (drills, tests) the same pass fires the
+        timers, which a backlog of messages must not hold back; in `run`, where a
+        thread of its own sends, short passes keep claims well inside their lease."""
         with self.db.begin() as conn:
             claimed = deliveries.claim(
                 conn, now, self.batch, timedelta(seconds=self.tuning.lease), self.worker_id
@@ -337,11 +339,22 @@ class Worker:
         if persist(conn, outcome.effects, now):
             self.wake.set()
 
-    def next_wake(self, now: datetime) -> float:
+    def next_wake(self, now: datetime, *, sending: bool = True) -> float:
+        """Seconds until there is work: queued signals, a due timer, and (unless a
+        thread of its own sends) a due delivery; at most the poll interval."""
         with self.db.connect() as conn:
             if inbox.waiting(conn, 1):
                 return self._route_in(now)
-            candidates = [t for t in (timers.next_due(conn), deliveries.next_due(conn)) if t]
+            candidates = [timers.next_due(conn), deliveries.next_due(conn) if sending else None]
+        return self._until(now, [t for t in candidates if t])
+
+    def next_send(self, now: datetime) -> float:
+        """Seconds until a delivery is due, at most the poll interval."""
+        with self.db.connect() as conn:
+            due = deliveries.next_due(conn)
+        return self._until(now, [due] if due else [])
+
+    def _until(self, now: datetime, candidates: list[datetime]) -> float:
         if not candidates:
             return self.poll
         return max(0.0, min(self.poll, (min(candidates) - now).total_seconds()))
@@ -401,20 +414,24 @@ class Worker:
         log.info("worker.started", extra={"worker_id": self.worker_id, "kind": kind})
         heartbeat = Heartbeat(self.db, self.clock, self.worker_id, kind, self.tuning.heartbeat)
         listener = Listener(listen, self.wake.set) if listen else None
-        # The audit scans every open incident: on a thread of its own it never
-        # holds up a due timer.
+        # The audit scans every open incident, and a receiver may answer only at
+        # its timeout: on threads of their own neither holds up a due timer.
         auditor = threading.Thread(target=self._audit_loop, args=(stop,), name="escalade-audit")
+        sender = threading.Thread(target=self._send_loop, args=(stop,), name="escalade-send")
         try:
             heartbeat.start()
             if listener is not None:
                 listener.start()
             auditor.start()
+            sender.start()
             self._loop(stop)
         finally:
+            self._send_wake.set()
             if listener is not None:
                 listener.stop()
-            if auditor.is_alive():
-                auditor.join(timeout=30)
+            for thread in (sender, auditor):
+                if thread.is_alive():
+                    thread.join(timeout=30)  # the send in hand finishes
             heartbeat.stop()
         log.info("worker.stopped", extra={"worker_id": self.worker_id})
 
@@ -427,10 +444,15 @@ class Worker:
             stop.wait(self.tuning.audit_every)
 
     def _loop(self, stop: threading.Event) -> None:
+        """Route the inbox and fire due timers; the sender thread sends."""
         while not stop.is_set():
             self.wake.clear()
+            # Whatever woke this loop (a commit, a NOTIFY) may have left a message
+            # to send, and what this pass fires will: the sender looks too.
+            self._send_wake.set()
             try:
-                worked = self.run_once()
+                now = self.clock.now()
+                worked = self.route_inbox(now) + self.fire_due_timers(now)
             except (SQLAlchemyError, OSError):
                 # The database may be restarting; timers and deliveries wait in
                 # their tables, so trying again later loses nothing.
@@ -443,5 +465,20 @@ class Worker:
             # pause keeps this loop from spinning until that worker commits. Work
             # due later is waited for exactly, or a rung would fire up to the
             # pause late.
-            wait = self.next_wake(self.clock.now())
+            wait = self.next_wake(self.clock.now(), sending=False)
             self.wake.wait(wait if wait > 0 else min(0.05, self.poll))
+
+    def _send_loop(self, stop: threading.Event) -> None:
+        """Send due deliveries until `stop`; woken by the main loop."""
+        while not stop.is_set():
+            self._send_wake.clear()
+            try:
+                sent = self.deliver_due(self.clock.now())
+            except (SQLAlchemyError, OSError):
+                log.exception("worker.send_failed")
+                stop.wait(self.poll)
+                continue
+            if sent:
+                continue
+            wait = self.next_send(self.clock.now())
+            self._send_wake.wait(wait if wait > 0 else min(0.05, self.poll))
