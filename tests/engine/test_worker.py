@@ -2,6 +2,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from conftest import FakeClock
@@ -166,11 +167,13 @@ def test_a_pass_sends_for_a_slice_then_hands_the_rest_back_for_due_timers(
     assert len(sink.wait_for(3)) == 3
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite: one loop
 def test_a_receiver_that_hangs_does_not_hold_back_the_next_rung(
     harness: Harness, clock: FakeClock, sink: Sink
 ) -> None:
-    """A running worker sends on a thread of its own: while alice's page hangs at
-    the receiver, the escalation to rung 2 fires on time."""
+    """A running worker on PostgreSQL sends on a thread of its own: while alice's
+    page hangs at the receiver, the escalation to rung 2 fires on time."""
     service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
     worker = harness.worker(service)
     sink.stall_next = [4.0]  # alice's page: no answer for 4 s (the channel waits 10 s)
