@@ -379,17 +379,7 @@ def main() -> None:
                 rows.append(
                     (f"Escalade {label}, batches of 100", f"{hundred * 100:,.0f} signals/s")
                 )
-                for size, body in ((1, ONE_SIGNAL), (100, batch_body(100))):
-                    accepted, routed = queued_ingest(url, body, size, args.duration, tmp)
-                    rows.append(
-                        (
-                            f"Escalade {label}, respond-async, {size} per request: "
-                            "accepted / routed",
-                            f"{accepted:,.0f} / {routed:,.0f} signals/s",
-                        )
-                    )
-                quiet = escalade_latency(url, sink, args.samples)
-                rows.append((f"Escalade {label} signal to notification, p50 / p99 ms", ms(quiet)))
+                rows += queued_and_latency(url, sink, label, args.duration, args.samples, tmp)
                 loaded = under_load(
                     lambda u=url: escalade_latency(u, sink, args.samples // 2),
                     url,
@@ -404,22 +394,30 @@ def main() -> None:
                 continue  # a worker process on SQLite has no wake-up but its poll
             with escalade(db_url, sink, args.workers, tmp, apart=True) as url:
                 apart = f"{label}, serve --no-engine + 1 worker process"
-                for size, body in ((1, ONE_SIGNAL), (100, batch_body(100))):
-                    accepted, routed = queued_ingest(url, body, size, args.duration, tmp)
-                    rows.append(
-                        (
-                            f"Escalade {apart}, respond-async, {size} per request: "
-                            "accepted / routed",
-                            f"{accepted:,.0f} / {routed:,.0f} signals/s",
-                        )
-                    )
-                quiet = escalade_latency(url, sink, args.samples)
-                rows.append((f"Escalade {apart} signal to notification, p50 / p99 ms", ms(quiet)))
+                rows += queued_and_latency(url, sink, apart, args.duration, args.samples, tmp)
     print(f"| measurement ({args.duration:.0f} s wrk runs, 2 threads, 16 connections) | result |")
     print("|---|---|")
     for name_, value in rows:
         print(f"| {name_} | {value} |")
     print(json.dumps(dict(rows)), file=sys.stderr)
+
+
+def queued_and_latency(
+    url: str, sink: Sink, label: str, duration: float, samples: int, tmp: Path
+) -> list[tuple[str, str]]:
+    """respond-async ingest (1 and 100 per request), then unloaded signal-to-page."""
+    rows = []
+    for size, body in ((1, ONE_SIGNAL), (100, batch_body(100))):
+        accepted, routed = queued_ingest(url, body, size, duration, tmp)
+        rows.append(
+            (
+                f"Escalade {label}, respond-async, {size} per request: accepted / routed",
+                f"{accepted:,.0f} / {routed:,.0f} signals/s",
+            )
+        )
+    quiet = escalade_latency(url, sink, samples)
+    rows.append((f"Escalade {label} signal to notification, p50 / p99 ms", ms(quiet)))
+    return rows
 
 
 def reset_schema(url: str) -> str:
