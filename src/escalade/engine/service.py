@@ -746,15 +746,7 @@ class Escalade:
         ingest); the attempt goes on the review's timeline first."""
         if principal.may("responder"):
             return
-        reviews.refuse(
-            self.db,
-            review_id,
-            person=principal.name,
-            reason="scope",
-            approve=None,
-            now=self.clock.now(),
-            detail={"scope": principal.scope},
-        )
+        self._refuse_review(principal, review_id, "scope", None, {"scope": principal.scope})
         raise PermissionError(f"token scope '{principal.scope}' may not do this (responder)")
 
     def decide_review(
@@ -777,17 +769,27 @@ class Escalade:
         try:
             person = self.acting_as(principal, by)
         except PermissionError:
-            reviews.refuse(
-                self.db,
-                review_id,
-                person=principal.name,
-                reason="cannot_act_as",
-                approve=approve,
-                now=self.clock.now(),
-                detail={"acting_as": by},
-            )
+            self._refuse_review(principal, review_id, "cannot_act_as", approve, {"acting_as": by})
             raise
         return self.answer_review(review_id, person, approve, args=args, comment=comment)
+
+    def _refuse_review(
+        self,
+        principal: Principal,
+        review_id: str,
+        reason: str,
+        approve: bool | None,
+        detail: dict[str, Any],
+    ) -> None:
+        reviews.refuse(
+            self.db,
+            review_id,
+            person=principal.name,
+            reason=reason,
+            approve=approve,
+            now=self.clock.now(),
+            detail=detail,
+        )
 
     def review(self, review_id: str) -> Review | None:
         return reviews.get(self.reader, review_id)

@@ -388,9 +388,12 @@ class Worker:
         waited = (now - self._inbox_seen).total_seconds()
         return max(0.0, self.tuning.route_linger - waited)
 
-    def run_once(self) -> int:
+    def run_once(self, *, sending: bool = True) -> int:
+        """One pass: route the inbox, fire due timers, and (unless a thread of its
+        own sends) send due deliveries. How much was done."""
         now = self.clock.now()
-        return self.route_inbox(now) + self.fire_due_timers(now) + self.deliver_due(now)
+        worked = self.route_inbox(now) + self.fire_due_timers(now)
+        return worked + self.deliver_due(now) if sending else worked
 
     def audit(self, now: datetime) -> audit.AuditReport:
         return audit.run(
@@ -465,10 +468,7 @@ class Worker:
             # to send, and what this pass fires will: the sender looks too.
             self._send_wake.set()
             try:
-                now = self.clock.now()
-                worked = self.route_inbox(now) + self.fire_due_timers(now)
-                if not apart:
-                    worked += self.deliver_due(now)
+                worked = self.run_once(sending=not apart)
             except (SQLAlchemyError, OSError):
                 # The database may be restarting; timers and deliveries wait in
                 # their tables, so trying again later loses nothing.
