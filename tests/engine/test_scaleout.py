@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 
 from conftest import FakeClock
 from escalade.cli import main
@@ -18,10 +18,10 @@ from escalade.engine.ingest import ROUTER_LOCK
 from escalade.engine.presence import listing
 from escalade.engine.tuning import Tuning, TuningError
 from escalade.engine.worker import Worker, backoff
-from escalade.storage import deliveries, wakeups, workers
+from escalade.storage import deliveries, inbox, wakeups, workers
 from escalade.storage.database import connect
 from escalade.storage.schema import deliveries as delivery_rows
-from escalade.storage.schema import timers
+from escalade.storage.schema import signals, timers
 from escalade.storage.workers import WorkerRow
 from support.databases import fresh_database
 from support.engines import Harness
@@ -320,3 +320,27 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
     assert [s["summary"] for s in shown["signals"]] == [f"leak {i}" for i in range(7)]  # type: ignore[index]
     again = service.enqueue(service.accept(wire[:2]))
     assert [a.duplicate for a in again.accepted] == [True, True] and not again.due_now
+
+
+def test_a_generated_id_skips_the_routers_look_up_a_named_one_does_not(
+    harness: Harness, database_url: str
+) -> None:
+    """Only an id the sender named can be a re-post. One that got past the
+    queue's check (a race between API processes) is still routed once."""
+    service = harness.service()
+    [generated] = service.accept([SignalIn.model_validate({"kind": "privacy_leak"})])
+    named = service.accept([SignalIn.model_validate({"kind": "privacy_leak", "id": "n-1"})])
+    assert generated.fresh and not named[0].fresh
+    service.enqueue([generated, *named])
+    shown = service.signal(generated.id)
+    assert shown is not None and shown["routed"] is False and "fresh" not in shown
+    worker = harness.worker(service)
+    worker.tuning = Tuning(batch=2)
+    assert worker.route_inbox(service.clock.now()) == 2
+    with service.db.begin() as conn:  # the same named signal, queued again behind the check
+        inbox.append(conn, [named[0].to_record()])
+    worker.route_inbox(service.clock.now())  # one waiting: it lingers first
+    assert worker.route_inbox(service.clock.advance(seconds=1)) == 1
+    with service.db.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(signals)).scalar_one()
+    assert stored == 2 and service.signal("n-1")["routed"] is True  # type: ignore[index]

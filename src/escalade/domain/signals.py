@@ -66,14 +66,15 @@ class Signal:
     details: dict[str, Any] = field(default_factory=dict)
     links: tuple[dict[str, str], ...] = ()
     exercise: str | None = None  # the live drill this signal belongs to (docs/drills.md)
-    # The sender named it (`id` on the wire): only such a signal can be a re-post.
-    named: bool = field(default=False, compare=False)
+    # Its id was generated on arrival (no `id` on the wire), so it cannot be a
+    # re-post and needs no look-up; any other id might have been seen before.
+    fresh: bool = field(default=False, compare=False)
 
     @classmethod
     def accept(cls, wire: SignalIn, *, signal_id: str, received_at: datetime) -> Signal:
         return cls(
             id=wire.id or signal_id,
-            named=wire.id is not None,
+            fresh=wire.id is None,
             kind=wire.kind,
             received_at=received_at,
             source=wire.source,
@@ -89,7 +90,7 @@ class Signal:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Signal:
-        """The inverse of `to_record`."""
+        """The inverse of `to_record`; an inbox record may add `fresh` (see there)."""
         occurred = record.get("occurred_at")
         return cls(
             id=record["id"],
@@ -105,6 +106,7 @@ class Signal:
             details=dict(record.get("details") or {}),
             links=tuple(record.get("links") or ()),
             exercise=record.get("exercise"),
+            fresh=record.get("fresh", False),
         )
 
     @property

@@ -63,22 +63,23 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
 
     Duplicates (an id already queued or routed, or twice in the batch) are
     answered as such and stored once; only ids the sender named are looked up,
-    generated ones are new. `due_now` is true when anything was queued.
+    generated ones are new (and marked so, which spares the router its look-up).
+    `due_now` is true when anything was queued.
     """
     with db.begin() as conn:
-        seen = inbox.known(conn, [s.id for s in batch if s.named])
-        fresh: list[dict[str, Any]] = []
+        seen = inbox.known(conn, [s.id for s in batch if not s.fresh])
+        records: list[dict[str, Any]] = []
         answers: list[Accepted] = []
         for s in batch:
             duplicate = s.id in seen
             if not duplicate:
                 seen.add(s.id)
-                fresh.append(s.to_record())
+                records.append({**s.to_record(), "fresh": True} if s.fresh else s.to_record())
             answers.append(Accepted(s.id, None, duplicate=duplicate))
-        inbox.append(conn, fresh)
-        if fresh:
+        inbox.append(conn, records)
+        if records:
             wakeups.notify(conn)
-    return IngestResult(tuple(answers), bool(fresh))
+    return IngestResult(tuple(answers), bool(records))
 
 
 def route_queued(db: Engine, loaded: LoadedPolicy, now: datetime, limit: int) -> tuple[int, bool]:
@@ -194,7 +195,7 @@ def ingest_in(
     conn: Connection, loaded: LoadedPolicy, batch: Sequence[Signal], now: datetime
 ) -> IngestResult:
     work = _Batch(conn, loaded, now)
-    seen = signals.existing(conn, [s.id for s in batch])
+    seen = signals.existing(conn, [s.id for s in batch if not s.fresh])
     fresh: list[Signal] = []
     for s in batch:
         if s.id not in seen:
