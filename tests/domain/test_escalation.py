@@ -10,6 +10,7 @@ from escalade.domain.escalation import (
     Outcome,
     Resolve,
     SignalArrived,
+    SignalsArrived,
     TimerFired,
     apply,
     open_incident,
@@ -171,6 +172,54 @@ def test_a_new_signal_joins_without_paging_again() -> None:
     assert out.incident.signal_count == 2
     assert notified(out) == []
     assert kinds(out) == ["signal.attached"]
+    [record] = [e for e in out.effects if isinstance(e, Record)]
+    assert record.data == {"signal_id": "s2", "summary": "PII in output", "value": None}
+
+
+def test_signals_joining_together_change_the_incident_once_and_share_one_entry() -> None:
+    inc = opened().incident
+    later = T0 + timedelta(minutes=1)
+    arrived = tuple(leak(sid=f"s{i}") for i in range(2, 7))
+    out = apply(POLICY, inc, SignalsArrived(arrived), later)
+    assert out.incident.signal_count == 6
+    assert out.incident.last_signal_at == later
+    assert out.incident.version == inc.version + 1
+    assert notified(out) == [] and timers(out) == []  # no quiet period in this policy
+    [record] = [e for e in out.effects if isinstance(e, Record)]
+    assert record.kind == "signal.attached" and record.at == later
+    assert record.data == {
+        "signal_id": "s6",  # the last one, as a single signal's entry names it
+        "summary": "PII in output",
+        "value": None,
+        "count": 5,
+        "signal_ids": ["s2", "s3", "s4", "s5", "s6"],
+    }
+
+
+def test_one_signal_arriving_alone_or_in_a_group_of_one_is_the_same() -> None:
+    inc = opened().incident
+    later = T0 + timedelta(minutes=1)
+    alone = apply(POLICY, inc, SignalArrived(leak(sid="s2")), later)
+    assert apply(POLICY, inc, SignalsArrived((leak(sid="s2"),)), later) == alone
+    assert apply(POLICY, inc, SignalsArrived(()), later) == Outcome(inc)
+
+
+def test_signals_joining_together_restart_the_quiet_period_once() -> None:
+    quiet = policy(
+        POLICY_TEXT_NOBODY.replace(
+            "default:", "grouping: {window: 30m, resolve_after_quiet: 1h}\ndefault:"
+        )
+    )
+    s = leak()
+    inc = open_incident(quiet, RuleBook(quiet).route(s, T0), s, "inc1", T0).incident
+    later = T0 + timedelta(minutes=10)
+    out = apply(quiet, inc, SignalsArrived((leak(sid="s2"), leak(sid="s3"))), later)
+    [timer] = timers(out)
+    assert timer.kind is TimerKind.QUIET
+    assert timer.step == out.incident.signal_count == 3  # the step a later fire checks
+    assert timer.due_at == later + timedelta(hours=1)
+    resolved = apply(quiet, out.incident, TimerFired(TimerKind.QUIET, 3), timer.due_at)
+    assert resolved.incident.status is IncidentStatus.RESOLVED
 
 
 def test_rung_with_nobody_reachable_climbs_at_once() -> None:

@@ -51,6 +51,55 @@ def test_signals_of_one_group_join_within_the_window_and_open_a_new_one_after(
     assert shown is not None and shown["signal_count"] == 3
 
 
+def attached(shown: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [e["data"] for e in shown["timeline"] if e["kind"] == "signal.attached"]
+
+
+def test_signals_joining_in_one_pass_share_one_timeline_entry(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    [first] = send(service, LEAK)
+    clock.advance(minutes=1)
+    wire = [{**LEAK, "id": f"j-{i}", "summary": f"PII {i}", "value": i} for i in range(5)]
+    joined = send(service, *wire)
+    assert {a.incident_id for a in joined} == {first.incident_id}
+    shown = service.incident(str(first.incident_id))
+    assert shown is not None and shown["signal_count"] == 6
+    assert len(shown["signals"]) == 6  # every signal is still stored on its own
+    assert attached(shown) == [
+        {
+            "signal_id": "j-4",
+            "summary": "PII 4",
+            "value": 4,
+            "count": 5,
+            "signal_ids": ["j-0", "j-1", "j-2", "j-3", "j-4"],
+        }
+    ]
+    assert shown["last_signal_at"] == clock.now().isoformat()
+    report = service.verify_audit()
+    assert report["ok"] and report["breaks"] == []
+
+
+def test_the_first_signal_of_a_pass_opens_and_the_rest_of_its_group_join(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    other = {**LEAK, "subject": {"model": "other"}}
+    wire = [{**LEAK, "id": "a-0"}, other, {**LEAK, "id": "a-1"}, {**LEAK, "id": "a-2"}]
+    a0, b, a1, a2 = send(service, *wire)
+    assert a0.incident_id == a1.incident_id == a2.incident_id != b.incident_id
+    shown = service.incident(str(a0.incident_id))
+    assert shown is not None and shown["signal_count"] == 3
+    kinds = [e["kind"] for e in shown["timeline"]]
+    assert kinds == ["incident.opened", "rung.fired", "signal.attached"]
+    assert attached(shown)[0]["signal_ids"] == ["a-1", "a-2"]
+    alone = service.incident(str(b.incident_id))
+    assert alone is not None and alone["signal_count"] == 1 and attached(alone) == []
+    assert count(service, timers) == 4  # per incident: the next rung and the ack window
+    assert service.verify_audit()["ok"]
+
+
 def test_a_dedup_key_joins_its_open_incident_whatever_the_window(
     harness: Harness, clock: FakeClock
 ) -> None:

@@ -318,6 +318,14 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
     (incident_id,) = incident_ids
     shown = service.incident(str(incident_id))
     assert [s["summary"] for s in shown["signals"]] == [f"leak {i}" for i in range(7)]  # type: ignore[index]
+    # One timeline entry per pass for the signals that joined in it.
+    joined = [e["data"] for e in shown["timeline"] if e["kind"] == "signal.attached"]  # type: ignore[index]
+    assert [e.get("signal_ids", [e["signal_id"]]) for e in joined] == [
+        ["q-1", "q-2"],
+        ["q-3", "q-4", "q-5"],
+        ["q-6"],
+    ]
+    assert shown["signal_count"] == 7 and service.verify_audit()["ok"]  # type: ignore[index]
     again = service.enqueue(service.accept(wire[:2]))
     assert [a.duplicate for a in again.accepted] == [True, True] and not again.due_now
 

@@ -6,7 +6,7 @@ run exactly this code; only where `now` comes from differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,17 @@ class SignalArrived:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalsArrived:
+    """Signals of one routing pass joining the same incident, in arrival order.
+
+    One change to the incident and one `signal.attached` entry for them all,
+    instead of one per signal: a burst of a thousand costs one of each.
+    """
+
+    signals: tuple[Signal, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     kind: TimerKind
     step: int
@@ -64,6 +75,7 @@ class Escalate:
 
 Event = (
     SignalArrived
+    | SignalsArrived
     | TimerFired
     | Acknowledge
     | Resolve
@@ -189,7 +201,9 @@ def apply(
         updated, effects = governance.apply_event(policy, catalogue or {}, incident, event, now)
         return Outcome(updated, tuple(effects))
     if isinstance(event, SignalArrived):
-        return _attach(policy, incident, event.signal, now)
+        return _attach(policy, incident, (event.signal,), now)
+    if isinstance(event, SignalsArrived):
+        return _attach(policy, incident, event.signals, now)
     if isinstance(event, TimerFired):
         return _timer(policy, incident, event, now)
     if isinstance(event, Acknowledge):
@@ -199,19 +213,29 @@ def apply(
     return _escalate(policy, incident, event, now)
 
 
-def _attach(policy: Policy, incident: Incident, signal: Signal, now: datetime) -> Outcome:
-    updated = incident.evolve(signal_count=incident.signal_count + 1, last_signal_at=now)
-    record = Record(
-        incident.id,
-        now,
-        "signal.attached",
-        data={"signal_id": signal.id, "summary": signal.summary, "value": signal.value},
-    )
+def _attach(
+    policy: Policy, incident: Incident, arrived: Sequence[Signal], now: datetime
+) -> Outcome:
+    """Signals join an open incident: counted, recorded once, the quiet period restarted.
+
+    The entry names the last signal (`signal_id`, `summary`, `value`); when
+    several joined together it adds `count` and every id in arrival order.
+    """
+    if not arrived:
+        return Outcome(incident)
+    last = arrived[-1]
+    updated = incident.evolve(signal_count=incident.signal_count + len(arrived), last_signal_at=now)
+    data: dict[str, Any] = {"signal_id": last.id, "summary": last.summary, "value": last.value}
+    if len(arrived) > 1:
+        data["count"] = len(arrived)
+        data["signal_ids"] = [s.id for s in arrived]
+    record = Record(incident.id, now, "signal.attached", data=data)
     return Outcome(updated, (record, *_quiet_timer(policy, updated, now)))
 
 
 def _quiet_timer(policy: Policy, incident: Incident, now: datetime) -> list[Effect]:
-    """`grouping.resolve_after_quiet`: a timer per signal; only the latest counts."""
+    """`grouping.resolve_after_quiet`: a timer per arrival (one for signals that
+    join together), its step the signal count; only the latest counts."""
     quiet = policy.grouping.resolve_after_quiet
     if quiet is None:
         return []

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from escalade.domain.effects import Effect, SetTimer, TimerKind
-from escalade.domain.escalation import Outcome, SignalArrived, apply, open_incident
+from escalade.domain.escalation import Outcome, SignalsArrived, apply, open_incident
 from escalade.domain.incidents import Incident
 from escalade.domain.rules import Observation, Route, WindowState
 from escalade.domain.signals import Signal, SignalIn
@@ -123,6 +123,8 @@ class _Batch:
     effects: list[Effect] = field(default_factory=list)
     windows: dict[tuple[str, str], WindowState] = field(default_factory=dict)
     window_signals: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Signals joining each group's open incident, applied together at `write`.
+    joining: dict[str, list[Signal]] = field(default_factory=dict)
 
     def state_of(self, rule_id: str, group: str) -> WindowState:
         key = (rule_id, group)
@@ -147,26 +149,44 @@ class _Batch:
                 )
 
     def place(self, route: Route, signal: Signal) -> str:
-        """Attach the signal to its group's open incident, or open one."""
+        """Attach the signal to its group's open incident, or open one.
+
+        Joining signals are collected and applied together in `write`: one
+        change, one timeline entry and one quiet timer per incident, not per
+        signal. A group joined in this pass stays joinable for the rest of it
+        (its last signal is now), as if each join had been applied at once.
+        """
         policy = self.loaded.policy
-        window = policy.grouping.window.as_timedelta()
-        incident = self.open_now.get(route.group_key)
+        group = route.group_key
+        incident = self.open_now.get(group)
         # A client's dedup_key names the alert: it joins its open incident however
         # long ago the last signal came (PagerDuty's semantics), until resolved.
-        if incident is not None and (signal.dedup_key or _joins(incident, self.now, window)):
-            outcome: Outcome = apply(policy, incident, SignalArrived(signal), self.now)
-        else:
-            incident_id = new_id(EXERCISE_PREFIX if signal.exercise else "inc", self.now)
-            outcome = open_incident(
-                policy, route, signal, incident_id, self.now, self.loaded.catalogue
-            )
-            opened = replace(outcome.incident, policy_version=self.loaded.digest)
-            outcome = replace(outcome, incident=opened)
-            self.new_ids.add(incident_id)
-        self.open_now[route.group_key] = outcome.incident
+        if incident is not None and (
+            group in self.joining
+            or signal.dedup_key
+            or _joins(incident, self.now, policy.grouping.window.as_timedelta())
+        ):
+            self.joining.setdefault(group, []).append(signal)
+            return incident.id
+        incident_id = new_id(EXERCISE_PREFIX if signal.exercise else "inc", self.now)
+        outcome = open_incident(policy, route, signal, incident_id, self.now, self.loaded.catalogue)
+        opened = replace(outcome.incident, policy_version=self.loaded.digest)
+        self._take(replace(outcome, incident=opened), group)
+        self.new_ids.add(incident_id)
+        return incident_id
+
+    def _take(self, outcome: Outcome, group: str) -> None:
+        self.open_now[group] = outcome.incident
         self.current[outcome.incident.id] = outcome.incident
         self.effects.extend(outcome.effects)
-        return outcome.incident.id
+
+    def _attach_joining(self) -> None:
+        for group, arrived in self.joining.items():
+            incident = self.open_now[group]
+            self._take(
+                apply(self.loaded.policy, incident, SignalsArrived(tuple(arrived)), self.now), group
+            )
+        self.joining.clear()
 
     def load_groups(self, keys: set[str]) -> None:
         _lock_groups(self.conn, keys)
@@ -175,6 +195,7 @@ class _Batch:
         self.read_versions.update({i.id: i.version for i in found.values()})
 
     def write(self) -> bool:
+        self._attach_joining()
         incidents.insert(self.conn, [i for k, i in self.current.items() if k in self.new_ids])
         incidents.save(
             self.conn,

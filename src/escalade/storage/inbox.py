@@ -69,7 +69,14 @@ def take(conn: Connection, limit: int) -> list[tuple[int, dict[str, Any]]]:
 
 def remove(conn: Connection, seqs: Sequence[int]) -> None:
     # By the exact numbers taken: on PostgreSQL a lower number may commit later.
+    if conn.dialect.name == "postgresql":
+        # One array in binary rather than an IN list of a parameter per row.
+        conn.exec_driver_sql(_PG_REMOVE, {"seqs": list(seqs)})
+        return
     conn.execute(delete(inbox).where(inbox.c.seq.in_(list(seqs))))
+
+
+_PG_REMOVE = "DELETE FROM inbox WHERE seq = ANY(%(seqs)b::bigint[])"
 
 
 def get(conn: Connection, signal_id: str) -> dict[str, Any] | None:
