@@ -40,9 +40,12 @@ from escalade.api.hardening import (
     JsonGuard,
     RateLimit,
     SecurityHeaders,
+    security_headers,
 )
+from escalade.api.lane import Lane
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
+from escalade.domain.ratelimit import RateLimiter
 from escalade.engine.acklinks import configured
 from escalade.engine.batcher import GroupCommitter
 from escalade.engine.inbound import Inbound
@@ -161,9 +164,15 @@ def _harden(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     burst = settings.rate_burst or 2 * settings.rate_limit
-    app.add_middleware(RateLimit, rate=settings.rate_limit, burst=burst)
+    limiter = RateLimiter(settings.rate_limit, burst) if settings.rate_limit > 0 else None
+    app.add_middleware(RateLimit, limiter=limiter)
     app.add_middleware(ErrorBarrier)
     app.add_middleware(SecurityHeaders, hsts_max_age=settings.hsts_max_age)
+    # `escalade serve` answers ingest in the HTTP protocol (api/lane.py), under the
+    # same limiter, limit and headers.
+    app.state.ingest_lane = Lane(
+        app.state, limiter, settings.max_body_bytes, security_headers(settings.hsts_max_age)
+    )
 
 
 def create_app_from_env() -> FastAPI:

@@ -91,13 +91,23 @@ def serve(
             workers=workers,
             log_level="warning",
             access_log=False,
+            http="escalade.api.lane:IngestProtocol",
         )
         return
     app = _build_app(settings)
     if app is None:
         sys.exit(1)
     click.echo(f"Escalade listening on http://{settings.host}:{settings.port}/", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    from escalade.api.lane import IngestProtocol
+
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        http=IngestProtocol,
+    )
 
 
 def _env_of(settings: Settings) -> dict[str, str]:

@@ -129,37 +129,39 @@ class ErrorBarrier:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:  # noqa: BLE001 - the barrier is the one place that must catch all
-            error_id = secrets.token_hex(8)
-            frames = traceback.extract_tb(exc.__traceback__)
-            where = " < ".join(f"{f.filename}:{f.lineno}:{f.name}" for f in reversed(frames[-5:]))
-            log.error(
-                "request.failed",
-                extra={
-                    "error_id": error_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "exception": type(exc).__name__,
-                    "where": where,
-                },
-            )
+            body = internal_error(exc, scope.get("method"), scope.get("path"))
             if not started:
-                await _respond(
-                    send,
-                    500,
-                    {
-                        "error": "internal",
-                        "message": f"internal error; the server log has it under {error_id}",
-                        "error_id": error_id,
-                    },
-                )
+                await _respond(send, 500, body)
+
+
+def internal_error(exc: BaseException, method: str | None, path: str | None) -> dict[str, Any]:
+    """Log an unexpected error under a new id; the 500 body that names only the id."""
+    error_id = secrets.token_hex(8)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " < ".join(f"{f.filename}:{f.lineno}:{f.name}" for f in reversed(frames[-5:]))
+    log.error(
+        "request.failed",
+        extra={
+            "error_id": error_id,
+            "method": method,
+            "path": path,
+            "exception": type(exc).__name__,
+            "where": where,
+        },
+    )
+    return {
+        "error": "internal",
+        "message": f"internal error; the server log has it under {error_id}",
+        "error_id": error_id,
+    }
 
 
 class RateLimit:
     """Per-key token buckets: the bearer token is the key, else the client address."""
 
-    def __init__(self, app: ASGIApp, rate: float, burst: float) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter | None) -> None:
         self.app = app
-        self.limiter = RateLimiter(rate, burst) if rate > 0 else None
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.limiter is None or scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -14,8 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from escalade.api.auth import authorize, requires, service
 from escalade.api.errors import item_errors, problem, refusal
 from escalade.api.responses import JSONResponse
-from escalade.domain.signals import SignalIn
+from escalade.domain.signals import Signal, SignalIn
 from escalade.engine.batcher import GroupCommitter
+from escalade.engine.ingest import Accepted
 from escalade.engine.service import Escalade, Principal
 
 router = APIRouter()
@@ -85,30 +87,50 @@ def wants_async(prefer: str) -> bool:
 
 async def accept_signals(state: Any, body: bytes, prefer: str) -> Response:
     """Parse, validate and commit the signals of a request body; the 202 or the 4xx."""
+    admitted = admit(state, body, prefer)
+    if isinstance(admitted, Response):
+        return admitted
+    committer, batch, queued = admitted
+    return answer(await committer.submit(batch), queued)
+
+
+def admit(
+    state: Any, body: bytes, prefer: str
+) -> tuple[GroupCommitter, list[Signal], bool] | Response:
+    """The signals of a body, ready for their group commit (and which one, by
+    `Prefer`), or the 4xx that refuses them all."""
     parsed = parse_signals(body)
     if isinstance(parsed, JSONResponse):
         return parsed
     escalade: Escalade = state.escalade
     queued = wants_async(prefer)
     committer: GroupCommitter = state.queue if queued else state.committer
-    accepted = await committer.submit(escalade.accept(parsed))
+    return committer, escalade.accept(parsed), queued
+
+
+def answer(accepted: Sequence[Accepted], queued: bool) -> Response:
+    """The 202 for committed signals."""
     return JSONResponse(
-        {
-            "accepted": sum(1 for a in accepted if not a.duplicate),
-            "signals": [
-                {
-                    "id": a.id,
-                    "incident_id": a.incident_id,
-                    "duplicate": a.duplicate,
-                    "silenced_by": a.silenced_by,
-                    "routed": not queued,
-                }
-                for a in accepted
-            ],
-        },
+        answer_body(accepted, queued),
         status_code=202,
         headers={"Preference-Applied": "respond-async"} if queued else None,
     )
+
+
+def answer_body(accepted: Sequence[Accepted], queued: bool) -> dict[str, Any]:
+    return {
+        "accepted": sum(1 for a in accepted if not a.duplicate),
+        "signals": [
+            {
+                "id": a.id,
+                "incident_id": a.incident_id,
+                "duplicate": a.duplicate,
+                "silenced_by": a.silenced_by,
+                "routed": not queued,
+            }
+            for a in accepted
+        ],
+    }
 
 
 class FastIngest:

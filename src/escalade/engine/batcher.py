@@ -55,13 +55,18 @@ class GroupCommitter:
             self._task = None
 
     async def submit(self, signals: Sequence[Signal]) -> tuple[Accepted, ...]:
+        return await self.enqueue(signals)
+
+    def enqueue(self, signals: Sequence[Signal]) -> asyncio.Future[tuple[Accepted, ...]]:
+        """Queue signals for the next commit (on the event loop's thread); the
+        future is their answer. For callers that cannot await."""
         if self._task is None:
             raise RuntimeError("group committer not started")
         future: asyncio.Future[tuple[Accepted, ...]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(signals, future))
+        self._queue.put_nowait(_Pending(signals, future))
         if self._arrival is not None and not self._arrival.done():
             self._arrival.set_result(None)
-        return await future
+        return future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

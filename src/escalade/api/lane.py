@@ -1,0 +1,205 @@
+"""The ingest lane: `POST /v1/signals` answered by the HTTP protocol itself.
+
+uvicorn hands every request to the ASGI application as a task of its own, with
+a scope, message events and a send per message, through each middleware and
+the framework. For the one hot path that costs more than the work: a raw ASGI
+app on uvicorn answers about a third of the requests per second that the same
+parser does when the protocol answers (`docs/benchmarks.md`). So `escalade
+serve` runs uvicorn with `IngestProtocol`, which answers an ingest request
+that is in order (authorised, under its rate limit and size limit, nothing
+else in flight on the connection) straight from the parser's callbacks, with
+the same parsing, validation, group commit and answer as the route, and the
+same security headers. Anything else, errors at the door included (401, 403,
+429, a body without Content-Length), goes the ordinary way through the ASGI
+stack, so each refusal has one implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from escalade.api.auth import authorize
+from escalade.api.hardening import internal_error
+from escalade.api.responses import JSONResponse
+from escalade.api.signals import admit, answer_body
+from escalade.domain.ratelimit import RateLimiter
+from escalade.engine.ingest import Accepted
+
+PATH = b"/v1/signals"
+_INGEST = ("ingest",)
+
+
+@dataclass(frozen=True)
+class Lane:
+    """What the lane needs of the application: its state (the service and the
+    group committers), the rate limiter the ASGI stack uses too, the body
+    limit and the security headers."""
+
+    state: Any
+    limiter: RateLimiter | None
+    max_body: int
+    headers: Sequence[tuple[bytes, bytes]]
+
+    def admits(self, headers: dict[bytes, bytes]) -> bool:
+        """Whether a request with these headers is the lane's to answer."""
+        length = headers.get(b"content-length", b"")
+        if not length.isdigit() or int(length) > self.max_body:
+            return False
+        if b"expect" in headers or b"transfer-encoding" in headers:
+            return False
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        try:
+            authorize(self.state.escalade, authorization, _INGEST)
+        except HTTPException:
+            return False
+        if self.limiter is None:
+            return True
+        return self.limiter.take("t:" + authorization, time.monotonic()) is None
+
+
+class _Cycle:
+    """A request in the lane, as uvicorn's protocol sees a request in flight."""
+
+    __slots__ = ("body", "disconnected", "keep_alive", "response_complete")
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+        self.response_complete = False
+        self.disconnected = False
+        self.body: list[bytes] = []
+
+    @property
+    def message_event(self) -> _Nobody:
+        return _NOBODY  # the protocol wakes a request's reader through it; here none waits
+
+
+class _Nobody:
+    def set(self) -> None:
+        pass
+
+
+_NOBODY = _Nobody()
+
+
+class IngestProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the ingest lane in front."""
+
+    _lane: Lane | None = None
+    _in_lane: _Cycle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._lane = _find_lane(self.app)
+
+    def on_message_begin(self) -> None:
+        self._in_lane = None
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        lane = self._lane
+        if (
+            lane is not None
+            and self.url == PATH
+            and self.parser.get_method() == b"POST"
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.parser.should_upgrade()
+            and lane.admits(dict(self.headers))
+        ):
+            cycle = _Cycle(self.parser.should_keep_alive())
+            self._in_lane = cycle
+            self.cycle = cycle  # type: ignore[assignment]
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._in_lane is not None:
+            self._in_lane.body.append(body)
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        cycle = self._in_lane
+        if cycle is None:
+            super().on_message_complete()
+            return
+        self._in_lane = None
+        assert self._lane is not None
+        prefer = b""
+        for name, value in self.headers:
+            if name == b"prefer":
+                prefer = value
+        try:
+            admitted = admit(self._lane.state, b"".join(cycle.body), prefer.decode("latin-1"))
+        except Exception as exc:  # noqa: BLE001 - the lane's error barrier
+            self._write(cycle, JSONResponse(internal_error(exc, "POST", "/v1/signals"), 500))
+            return
+        if isinstance(admitted, Response):
+            self._write(cycle, admitted)
+            return
+        committer, batch, queued = admitted
+        future = committer.enqueue(batch)
+        future.add_done_callback(lambda done: self._committed(cycle, done, queued))
+
+    def _committed(
+        self, cycle: _Cycle, done: asyncio.Future[tuple[Accepted, ...]], queued: bool
+    ) -> None:
+        error = done.exception()
+        if error is not None:
+            self._write(cycle, JSONResponse(internal_error(error, "POST", "/v1/signals"), 500))
+            return
+        body = orjson.dumps(answer_body(done.result(), queued))
+        own = _QUEUED if queued else _ROUTED
+        self._send(cycle, 202, [*own, (b"content-length", str(len(body)).encode())], body)
+
+    def _write(self, cycle: _Cycle, response: Response) -> None:
+        self._send(cycle, response.status_code, response.raw_headers, bytes(response.body))
+
+    def _send(
+        self, cycle: _Cycle, status: int, own: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        """Send the whole answer, then let the connection go on as uvicorn would."""
+        cycle.response_complete = True
+        if self.transport.is_closing():
+            return
+        assert self._lane is not None
+        present = {name for name, _ in own}
+        lines = [STATUS_LINE[status]]
+        for name, value in (
+            *self.server_state.default_headers,
+            *own,
+            *(h for h in self._lane.headers if h[0] not in present),
+        ):
+            lines += [name, b": ", value, b"\r\n"]
+        if not cycle.keep_alive:
+            lines.append(b"connection: close\r\n")
+        lines += [b"\r\n", body]
+        self.transport.write(b"".join(lines))
+        if not cycle.keep_alive:
+            self.transport.close()
+            return
+        self.on_response_complete()
+
+
+_ROUTED = [(b"content-type", b"application/json")]
+_QUEUED = [*_ROUTED, (b"preference-applied", b"respond-async")]
+
+
+def _find_lane(app: Any) -> Lane | None:
+    """The lane of the Escalade app that uvicorn serves (under its own wrappers)."""
+    for _ in range(8):
+        lane = getattr(getattr(app, "state", None), "ingest_lane", None)
+        if isinstance(lane, Lane):
+            return lane
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
