@@ -49,7 +49,7 @@ def rung_steps(service, incident_id: str) -> list[int]:  # type: ignore[no-untyp
 
 
 def small_batches(worker: Worker) -> Worker:
-    worker.tuning = Tuning(batch=3)
+    worker.tuning = Tuning(batch=3, route_batch=3)
     return worker
 
 
@@ -343,7 +343,7 @@ def test_a_generated_id_skips_the_routers_look_up_a_named_one_does_not(
     shown = service.signal(generated.id)
     assert shown is not None and shown["routed"] is False and "fresh" not in shown
     worker = harness.worker(service)
-    worker.tuning = Tuning(batch=2)
+    worker.tuning = Tuning(route_batch=2)
     assert worker.route_inbox(service.clock.now()) == 2
     with service.db.begin() as conn:  # the same named signal, queued again behind the check
         inbox.append(conn, [named[0].to_record()])

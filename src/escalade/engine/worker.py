@@ -364,17 +364,18 @@ class Worker:
         a batch as soon as one is waiting, fewer once the first has waited
         `route_linger` (a pass's cost hardly depends on its size)."""
         # A look without the write lock first: most passes find the inbox empty.
+        batch = self.tuning.route_batch
         with (self.reader or self.db).connect() as conn:
-            waiting = inbox.waiting(conn, self.batch)
+            waiting = inbox.waiting(conn, batch)
         if not waiting:
             self._inbox_seen = None
             return 0
         if self._inbox_seen is None:
             self._inbox_seen = now
-        if waiting < self.batch and self._route_in(now) > 0:
+        if waiting < batch and self._route_in(now) > 0:
             return 0
         self._inbox_seen = None
-        routed, due = route_queued(self.db, self.policy(), now, self.batch)
+        routed, due = route_queued(self.db, self.policy(), now, batch)
         if due:
             self.wake.set()
         if routed:
