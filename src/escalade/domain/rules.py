@@ -112,6 +112,9 @@ def group_key(rule_id: str | None, fields: tuple[str, ...], signal: Signal) -> s
     return f"{rule_id or 'default'}:{parts}"
 
 
+_KINDS_KEPT = 1024  # signal kinds whose candidate rules a RuleBook remembers
+
+
 class RuleBook:
     """The policy's rules, indexed for routing."""
 
@@ -128,20 +131,27 @@ class RuleBook:
                     by_kind[k].append(index)
         self._by_kind = {k: tuple(v) for k, v in by_kind.items()}
         self._any_kind = tuple(any_kind)
+        self._candidates: dict[str, tuple[Rule, ...]] = {}
 
-    def candidates(self, kind: str) -> list[Rule]:
-        indices = sorted({*self._by_kind.get(kind, ()), *self._any_kind})
-        return [self._policy.rules[i] for i in indices]
+    def candidates(self, kind: str) -> tuple[Rule, ...]:
+        found = self._candidates.get(kind)
+        if found is None:
+            indices = sorted({*self._by_kind.get(kind, ()), *self._any_kind})
+            found = tuple(self._policy.rules[i] for i in indices)
+            if len(self._candidates) < _KINDS_KEPT:  # kinds come from senders: bounded
+                self._candidates[kind] = found
+        return found
 
     def route(self, signal: Signal, now: datetime, state_of: StateOf = _no_history) -> Route:
         notes: list[str] = []
         observations: list[Observation] = []
-        variables = {"signal": signal.as_expression_input()}
+        variables: dict[str, Any] = {}  # the CEL input, built when an expression needs it
         chosen: Rule | None = None
         for rule in self.candidates(signal.kind):
             if not matches(rule.match, signal):
                 continue
             if rule.if_ is not None:
+                variables = variables or {"signal": signal.as_expression_input()}
                 try:
                     if not rule.if_.evaluate_bool(variables):
                         continue
@@ -163,7 +173,7 @@ class RuleBook:
             route = Route(
                 chosen.id, chosen.tier, chosen.type, group_key(chosen.id, chosen.group_by, signal)
             )
-        silenced = self.silenced_by(signal, now, variables)
+        silenced = self.silenced_by(signal, now, variables) if self._policy.silences else None
         return Route(
             route.rule_id,
             route.tier,
