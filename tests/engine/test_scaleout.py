@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, event, func, select, text
 
 from conftest import FakeClock
 from escalade.cli import main
@@ -21,6 +21,7 @@ from escalade.engine.worker import Worker, backoff
 from escalade.storage import deliveries, inbox, wakeups, workers
 from escalade.storage.database import connect
 from escalade.storage.schema import deliveries as delivery_rows
+from escalade.storage.schema import inbox as inbox_rows
 from escalade.storage.schema import signals, timers
 from escalade.storage.workers import WorkerRow
 from support.databases import fresh_database
@@ -243,6 +244,32 @@ def listen_for_one_notify(database_url: str) -> None:
     finally:
         engine.dispose()
         listener.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_queueing_generated_ids_is_one_statement_that_wakes_the_workers(
+    harness: Harness, database_url: str
+) -> None:
+    """Fresh ids need no look-up: the append and the NOTIFY go as one statement,
+    its own transaction, and the rows are there when the wake-up comes."""
+    service = harness.service()
+    woke = threading.Event()
+    listener = wakeups.Listener(database_url, woke.set)
+    listener.start()
+    statements: list[str] = []
+    event.listen(service.db, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    try:
+        assert listener.listening.wait(20)
+        batch = service.accept([SignalIn.model_validate({"kind": "drift"})] * 3)
+        queued = service.enqueue(batch)
+        assert woke.wait(20)
+    finally:
+        listener.stop()
+    assert queued.due_now and [a.id for a in queued.accepted] == [s.id for s in batch]
+    assert len(statements) == 1 and "pg_notify" in statements[0]
+    with service.db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(inbox_rows)).scalar_one() == 3
 
 
 def test_backoff_and_tuning_come_from_settings() -> None:

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from escalade.storage.schema import inbox, signals
+from escalade.storage.wakeups import CHANNEL
 
 
 def known(conn: Connection, ids: Iterable[str]) -> set[str]:
@@ -50,12 +51,24 @@ def append(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
     conn.exec_driver_sql(_SQLITE_APPEND, list(zip(ids, bodies, strict=True)))
 
 
+def append_waking(db: Engine, records: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL: append records none of which can be queued already (fresh
+    ids), and wake the workers, in one statement that is its own transaction:
+    one round trip instead of four (begin, insert, notify, commit)."""
+    ids = [r["id"] for r in records]
+    bodies = [orjson.dumps(r).decode() for r in records]
+    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(_PG_APPEND_WAKING, {"ids": ids, "bodies": bodies})
+
+
 # psycopg's own placeholders: `%(name)b` sends the parameter in binary format.
 _PG_APPEND = (
     "INSERT INTO inbox (id, body) "
     "SELECT i, CAST(b AS jsonb) FROM unnest(%(ids)b::text[], %(bodies)b::text[]) AS t(i, b) "
     "ON CONFLICT (id) DO NOTHING"
 )
+# A data-modifying CTE runs whether or not it is read; NOTIFY is sent at commit.
+_PG_APPEND_WAKING = f"WITH added AS ({_PG_APPEND}) SELECT pg_notify('{CHANNEL}', '')"
 _SQLITE_APPEND = "INSERT OR IGNORE INTO inbox (id, body) VALUES (?, ?)"
 
 
