@@ -210,6 +210,19 @@ def test_a_failed_commit_is_a_500_naming_an_error_id_only(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_failure_at_the_door_is_the_stacks_500_not_a_parser_error(lane: LaneServer) -> None:
+    """A token not yet cached is looked up in the database; if that fails, the
+    request goes to the stack, whose barrier answers 500 with an error id
+    (an exception out of a parser callback would have been a 400)."""
+    with lane.service.db.begin() as conn:
+        conn.execute(text("DROP TABLE api_tokens"))
+    with lane.client("a-token-nobody-has-used") as client:
+        failed = client.post("/v1/signals", json=LEAK)
+    assert failed.status_code == 500 and set(failed.json()) == {"error", "message", "error_id"}
+    assert CountingProtocol.answered == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_rate_and_size_limits_hold_in_the_lane(database_url: str, tmp_path: Path) -> None:
     for server in _lane(database_url, tmp_path, rate_limit=0.1, rate_burst=3, max_body_bytes=400):
         with server.client() as client:
