@@ -138,14 +138,14 @@ class IngestProtocol(HttpToolsProtocol):
                 prefer = value
         try:
             admitted = admit(self._lane.state, b"".join(cycle.body), prefer.decode("latin-1"))
+            if isinstance(admitted, Response):
+                self._write(cycle, admitted)
+                return
+            committer, batch, queued = admitted
+            future = committer.enqueue(batch)
         except Exception as exc:  # noqa: BLE001 - the lane's error barrier
             self._write(cycle, JSONResponse(internal_error(exc, "POST", "/v1/signals"), 500))
             return
-        if isinstance(admitted, Response):
-            self._write(cycle, admitted)
-            return
-        committer, batch, queued = admitted
-        future = committer.enqueue(batch)
         future.add_done_callback(lambda done: self._committed(cycle, done, queued))
 
     def _committed(
