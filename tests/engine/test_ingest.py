@@ -1,5 +1,5 @@
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 
 from conftest import FakeClock
 from escalade.domain.signals import SignalIn
@@ -79,6 +79,24 @@ def test_signals_joining_in_one_pass_share_one_timeline_entry(
     assert shown["last_signal_at"] == clock.now().isoformat()
     report = service.verify_audit()
     assert report["ok"] and report["breaks"] == []
+
+
+def test_opening_incidents_looks_up_no_audit_head_joining_one_locks_its_head(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """A timeline this transaction begins has no head to lock: no statement for it."""
+    service = harness.service()
+    statements: list[str] = []
+    event.listen(service.db, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    [first] = send(service, LEAK)
+    heads_read = [s for s in statements if s.lstrip().startswith("SELECT") and "audit_heads" in s]
+    assert heads_read == []
+    statements.clear()
+    clock.advance(minutes=1)
+    [again] = send(service, LEAK)  # joins: its chain's head is locked and moved
+    assert again.incident_id == first.incident_id
+    assert any(s.lstrip().startswith("SELECT") and "audit_heads" in s for s in statements)
+    assert service.verify_audit()["ok"]
 
 
 def test_the_first_signal_of_a_pass_opens_and_the_rest_of_its_group_join(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -11,11 +11,14 @@ from escalade.domain.effects import CancelTimers, Effect, Notify, Record, SetTim
 from escalade.storage import deliveries, timeline, timers, wakeups
 
 
-def persist(conn: Connection, effects: Iterable[Effect], now: datetime) -> bool:
+def persist(
+    conn: Connection, effects: Iterable[Effect], now: datetime, *, started: Collection[str] = ()
+) -> bool:
     """Write effects in order-preserving groups; True when something is now due.
 
     Cancellations run before new timers so that "cancel the ladder, set the
-    ack-expiry" in one outcome leaves exactly the new timer.
+    ack-expiry" in one outcome leaves exactly the new timer. `started`: the
+    incidents this transaction creates, whose timelines begin here.
     """
     records: list[Record] = []
     cancels: list[CancelTimers] = []
@@ -36,7 +39,7 @@ def persist(conn: Connection, effects: Iterable[Effect], now: datetime) -> bool:
             new_timers.append(effect)
         else:
             notes.append(effect)
-    timeline.append(conn, records)
+    timeline.append(conn, records, started=started)
     timers.cancel(conn, cancels)
     timers.set_many(conn, new_timers)
     deliveries.enqueue(conn, notes, now)

@@ -213,7 +213,7 @@ class _Batch:
                 if (r, g) in self.window_signals
             ],
         )
-        return persist(self.conn, self.effects, self.now)
+        return persist(self.conn, self.effects, self.now, started=self.new_ids)
 
 
 def ingest_in(

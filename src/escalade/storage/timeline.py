@@ -18,10 +18,13 @@ from escalade.domain.effects import Record
 from escalade.storage.schema import audit_heads, timeline
 
 
-def append(conn: Connection, records: Sequence[Record]) -> None:
+def append(conn: Connection, records: Sequence[Record], *, started: Collection[str] = ()) -> None:
+    """Chain and insert records. `started` names chains this transaction begins
+    (incidents it creates): they have no head to lock, so no look-up is made."""
     if not records:
         return
-    heads = _lock_heads(conn, sorted({r.incident_id for r in records}))
+    locked = sorted({r.incident_id for r in records}.difference(started))
+    heads = _lock_heads(conn, locked) if locked else {}
     existing = set(heads)
     rows = []
     for r in records:
@@ -63,11 +66,11 @@ def append(conn: Connection, records: Sequence[Record]) -> None:
     # A chain without a head is one this transaction starts (an incident or review
     # it creates, invisible to other writers until commit). Should another writer
     # start the same chain anyway, the primary key fails one of them: no fork.
-    started = [
+    new_heads = [
         {"incident_id": i, "seq": s, "hash": h} for i, (s, h) in heads.items() if i not in existing
     ]
-    if started:
-        conn.execute(audit_heads.insert(), started)
+    if new_heads:
+        conn.execute(audit_heads.insert(), new_heads)
 
 
 def _lock_heads(conn: Connection, incident_ids: list[str]) -> dict[str, tuple[int, str]]:
