@@ -66,9 +66,9 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
     generated ones are new (and marked so, which spares the router its look-up).
     `due_now` is true when anything was queued.
     """
-    if db.dialect.name == "postgresql" and all(s.fresh for s in batch):
-        # Nothing to look up, nothing that can clash: one statement does it all.
-        inbox.append_waking(db, [{**s.to_record(), "fresh": True} for s in batch])
+    if all(s.fresh for s in batch):
+        # Nothing to look up, nothing that can clash.
+        inbox.append_fresh(db, [_queued(s) for s in batch])
         return IngestResult(tuple(Accepted(s.id, None) for s in batch), bool(batch))
     with db.begin() as conn:
         seen = inbox.known(conn, [s.id for s in batch if not s.fresh])
@@ -78,12 +78,18 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
             duplicate = s.id in seen
             if not duplicate:
                 seen.add(s.id)
-                records.append({**s.to_record(), "fresh": True} if s.fresh else s.to_record())
+                records.append(_queued(s))
             answers.append(Accepted(s.id, None, duplicate=duplicate))
         inbox.append(conn, records)
         if records:
             wakeups.notify(conn)
     return IngestResult(tuple(answers), bool(records))
+
+
+def _queued(signal: Signal) -> dict[str, Any]:
+    """A signal's inbox record: its stored form, marked when its id is fresh."""
+    record = signal.to_record()
+    return {**record, "fresh": True} if signal.fresh else record
 
 
 def route_queued(db: Engine, loaded: LoadedPolicy, now: datetime, limit: int) -> tuple[int, bool]:

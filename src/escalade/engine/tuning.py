@@ -24,7 +24,7 @@ class Tuning:
     retry_base: float = 1.0  # first retry delay; doubles per attempt
     retry_cap: float = 300.0  # longest retry delay
     # How long queued signals (respond-async) may wait for more before a routing
-    # pass takes fewer than `batch`: a pass costs about as much for 16 signals as
+    # pass takes fewer than `route_batch`: a pass costs about as much for 16 signals as
     # for 100, so under a stream of single signals lingering doubles the rate.
     route_linger: float = 0.02
     # Queued signals routed per pass. Larger than `batch`: signals joining one

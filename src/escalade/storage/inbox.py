@@ -43,22 +43,37 @@ def append(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
     """
     if not records:
         return
-    ids = [r["id"] for r in records]
-    bodies = [orjson.dumps(r).decode() for r in records]
+    arrays = _arrays(records)
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_PG_APPEND, {"ids": ids, "bodies": bodies})
+        conn.exec_driver_sql(_PG_APPEND, arrays)
         return
-    conn.exec_driver_sql(_SQLITE_APPEND, list(zip(ids, bodies, strict=True)))
+    conn.exec_driver_sql(_SQLITE_APPEND, list(zip(arrays["ids"], arrays["bodies"], strict=True)))
 
 
-def append_waking(db: Engine, records: Sequence[dict[str, Any]]) -> None:
-    """PostgreSQL: append records none of which can be queued already (fresh
-    ids), and wake the workers, in one statement that is its own transaction:
-    one round trip instead of four (begin, insert, notify, commit)."""
-    ids = [r["id"] for r in records]
-    bodies = [orjson.dumps(r).decode() for r in records]
+def append_fresh(db: Engine, records: Sequence[dict[str, Any]]) -> None:
+    """Append, in a transaction of its own, records none of which can be queued
+    already (ids made on arrival), and wake the workers at commit.
+
+    On PostgreSQL that is one statement in autocommit, the insert and the
+    NOTIFY together: one round trip instead of four (begin, insert, notify,
+    commit). SQLite has no other process to wake.
+    """
+    if not records:
+        return
+    if db.dialect.name != "postgresql":
+        with db.begin() as conn:
+            append(conn, records)
+        return
     with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql(_PG_APPEND_WAKING, {"ids": ids, "bodies": bodies})
+        conn.exec_driver_sql(_PG_APPEND_WAKING, _arrays(records))
+
+
+def _arrays(records: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """The records as the two columns stored: ids, and bodies as JSON text."""
+    return {
+        "ids": [r["id"] for r in records],
+        "bodies": [orjson.dumps(r).decode() for r in records],
+    }
 
 
 # psycopg's own placeholders: `%(name)b` sends the parameter in binary format.
