@@ -43,9 +43,9 @@ class CountingProtocol(IngestProtocol):
 
     answered = 0
 
-    def _send(self, *args: Any) -> None:
+    def _write(self, *args: Any) -> None:
         CountingProtocol.answered += 1
-        super()._send(*args)
+        super()._write(*args)
 
 
 class LaneServer:

@@ -183,9 +183,14 @@ class RateLimit:
 def _client_key(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            return "t:" + bytes(value).decode("latin-1")
+            return token_key(bytes(value).decode("latin-1"))
     client = scope.get("client")
     return "a:" + (str(client[0]) if client else "?")
+
+
+def token_key(authorization: str) -> str:
+    """The rate-limit bucket of a request that sends an Authorization header."""
+    return "t:" + authorization
 
 
 class BodyLimit:

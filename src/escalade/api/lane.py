@@ -22,14 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from fastapi.responses import Response
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from escalade.api.auth import authorize
-from escalade.api.hardening import internal_error
+from escalade.api.hardening import internal_error, token_key
 from escalade.api.responses import JSONResponse
-from escalade.api.signals import admit, answer_body
+from escalade.api.signals import admit, answer
 from escalade.domain.ratelimit import RateLimiter
 from escalade.engine.ingest import Accepted
 
@@ -62,16 +61,17 @@ class Lane:
             return False
         if self.limiter is None:
             return True
-        return self.limiter.take("t:" + authorization, time.monotonic()) is None
+        return self.limiter.take(token_key(authorization), time.monotonic()) is None
 
 
 class _Cycle:
     """A request in the lane, as uvicorn's protocol sees a request in flight."""
 
-    __slots__ = ("body", "disconnected", "keep_alive", "response_complete")
+    __slots__ = ("body", "disconnected", "keep_alive", "prefer", "response_complete")
 
-    def __init__(self, keep_alive: bool) -> None:
+    def __init__(self, keep_alive: bool, prefer: bytes) -> None:
         self.keep_alive = keep_alive
+        self.prefer = prefer
         self.response_complete = False
         self.disconnected = False
         self.body: list[bytes] = []
@@ -111,12 +111,13 @@ class IngestProtocol(HttpToolsProtocol):
             and self.parser.get_method() == b"POST"
             and (self.cycle is None or self.cycle.response_complete)
             and not self.parser.should_upgrade()
-            and lane.admits(dict(self.headers))
         ):
-            cycle = _Cycle(self.parser.should_keep_alive())
-            self._in_lane = cycle
-            self.cycle = cycle  # type: ignore[assignment]
-            return
+            headers = dict(self.headers)
+            if lane.admits(headers):
+                cycle = _Cycle(self.parser.should_keep_alive(), headers.get(b"prefer", b""))
+                self._in_lane = cycle
+                self.cycle = cycle  # type: ignore[assignment]
+                return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -132,12 +133,9 @@ class IngestProtocol(HttpToolsProtocol):
             return
         self._in_lane = None
         assert self._lane is not None
-        prefer = b""
-        for name, value in self.headers:
-            if name == b"prefer":
-                prefer = value
         try:
-            admitted = admit(self._lane.state, b"".join(cycle.body), prefer.decode("latin-1"))
+            prefer = cycle.prefer.decode("latin-1")
+            admitted = admit(self._lane.state, b"".join(cycle.body), prefer)
             if isinstance(admitted, Response):
                 self._write(cycle, admitted)
                 return
@@ -152,26 +150,20 @@ class IngestProtocol(HttpToolsProtocol):
         self, cycle: _Cycle, done: asyncio.Future[tuple[Accepted, ...]], queued: bool
     ) -> None:
         error = done.exception()
-        if error is not None:
+        if error is None:
+            self._write(cycle, answer(done.result(), queued))
+        else:
             self._write(cycle, JSONResponse(internal_error(error, "POST", "/v1/signals"), 500))
-            return
-        body = orjson.dumps(answer_body(done.result(), queued))
-        own = _QUEUED if queued else _ROUTED
-        self._send(cycle, 202, [*own, (b"content-length", str(len(body)).encode())], body)
 
     def _write(self, cycle: _Cycle, response: Response) -> None:
-        self._send(cycle, response.status_code, response.raw_headers, bytes(response.body))
-
-    def _send(
-        self, cycle: _Cycle, status: int, own: list[tuple[bytes, bytes]], body: bytes
-    ) -> None:
         """Send the whole answer, then let the connection go on as uvicorn would."""
         cycle.response_complete = True
         if self.transport.is_closing():
             return
         assert self._lane is not None
+        own = response.raw_headers
         present = {name for name, _ in own}
-        lines = [STATUS_LINE[status]]
+        lines = [STATUS_LINE[response.status_code]]
         for name, value in (
             *self.server_state.default_headers,
             *own,
@@ -180,16 +172,12 @@ class IngestProtocol(HttpToolsProtocol):
             lines += [name, b": ", value, b"\r\n"]
         if not cycle.keep_alive:
             lines.append(b"connection: close\r\n")
-        lines += [b"\r\n", body]
+        lines += [b"\r\n", bytes(response.body)]
         self.transport.write(b"".join(lines))
         if not cycle.keep_alive:
             self.transport.close()
             return
         self.on_response_complete()
-
-
-_ROUTED = [(b"content-type", b"application/json")]
-_QUEUED = [*_ROUTED, (b"preference-applied", b"respond-async")]
 
 
 def _find_lane(app: Any) -> Lane | None:

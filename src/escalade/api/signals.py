@@ -111,26 +111,22 @@ def admit(
 def answer(accepted: Sequence[Accepted], queued: bool) -> Response:
     """The 202 for committed signals."""
     return JSONResponse(
-        answer_body(accepted, queued),
+        {
+            "accepted": sum(1 for a in accepted if not a.duplicate),
+            "signals": [
+                {
+                    "id": a.id,
+                    "incident_id": a.incident_id,
+                    "duplicate": a.duplicate,
+                    "silenced_by": a.silenced_by,
+                    "routed": not queued,
+                }
+                for a in accepted
+            ],
+        },
         status_code=202,
         headers={"Preference-Applied": "respond-async"} if queued else None,
     )
-
-
-def answer_body(accepted: Sequence[Accepted], queued: bool) -> dict[str, Any]:
-    return {
-        "accepted": sum(1 for a in accepted if not a.duplicate),
-        "signals": [
-            {
-                "id": a.id,
-                "incident_id": a.incident_id,
-                "duplicate": a.duplicate,
-                "silenced_by": a.silenced_by,
-                "routed": not queued,
-            }
-            for a in accepted
-        ],
-    }
 
 
 class FastIngest:
