@@ -284,7 +284,7 @@ def test_a_channel_down_for_minutes_delivers_everything_after_it_recovers(
 ) -> None:
     cluster = Cluster(database_url, tmp_path, sink, COMPRESSED)
     cluster.policy.write_text(OUTAGE_POLICY)
-    sink.down_until["/hook"] = time.time() + 4.0  # the receiver is down...
+    sink.down_until["/hook"] = float("inf")  # the receiver is down...
     sink.down_until["/dead"] = float("inf")  # ...and this one never comes back
     try:
         cluster.start_api()
@@ -293,6 +293,13 @@ def test_a_channel_down_for_minutes_delivers_everything_after_it_recovers(
             body = {"kind": "outage", "summary": "down", "dedup_key": f"down-{n}"}
             assert cluster.api.client.post("/v1/signals", json=body).status_code == 202
         steps = cluster.ladder_steps()
+
+        # The outage lasts until every incident's pages have been refused a few
+        # times over (as many retries as minutes of real outage), however long a
+        # slow machine takes to start the processes; then the receiver comes back.
+        wait_until(lambda: sink.refused_on("/hook") >= 4 * len(steps), 60, "retries in the outage")
+        with sink.lock:
+            sink.down_until["/hook"] = time.time()
         # Carol's own channel never recovers: after its 4 attempts her page goes
         # to the fallback channel, which delivers once it is back.
         want = (

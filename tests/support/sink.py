@@ -66,6 +66,11 @@ class Sink:
         with self.lock:
             return list(self.received)
 
+    def refused_on(self, path: str) -> int:
+        """How many requests on `path` were answered with an error."""
+        with self.lock:
+            return sum(r.path == path for r in self.refused)
+
     def by_key(self, header: str = "X-Escalade-Delivery") -> Counter[str]:
         """How often each idempotency key arrived: how a receiver de-duplicates."""
         with self.lock:
