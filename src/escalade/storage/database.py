@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(cursor)
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -68,6 +70,22 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
         pool_size=10,
         max_overflow=10,
     )
+
+
+def _enter_wal(cursor: Any) -> None:
+    """Switch to WAL (a no-op once the file is in WAL). On a new file the switch
+    needs an exclusive lock, and SQLite answers BUSY at once, without the busy
+    handler, when processes starting together race for it: retry for as long as
+    the busy timeout would have waited."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def is_postgres(engine: Engine) -> bool:
