@@ -66,10 +66,10 @@ class Sink:
         with self.lock:
             return list(self.received)
 
-    def refused_on(self, path: str) -> int:
-        """How many requests on `path` were answered with an error."""
+    def refused_by_key(self, path: str, header: str = "X-Escalade-Delivery") -> Counter[str]:
+        """How often each idempotency key was answered with an error on `path`."""
         with self.lock:
-            return sum(r.path == path for r in self.refused)
+            return Counter(r.headers[header] for r in self.refused if r.path == path)
 
     def by_key(self, header: str = "X-Escalade-Delivery") -> Counter[str]:
         """How often each idempotency key arrived: how a receiver de-duplicates."""

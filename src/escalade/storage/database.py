@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = "sqlite:///./escalade.db"
+# How long a SQLite connection waits for another process's lock.
+_BUSY_SECONDS = 30
 
 
 def _dumps(value: Any) -> str:
@@ -37,7 +39,7 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
             url,
             json_serializer=_dumps,
             json_deserializer=orjson.loads,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": _BUSY_SECONDS},
             poolclass=NullPool if database in ("", ":memory:") else None,
         )
 
@@ -47,7 +49,7 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
             cursor = dbapi_connection.cursor()
             _enter_wal(cursor)
             cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_SECONDS * 1000}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -77,7 +79,7 @@ def _enter_wal(cursor: Any) -> None:
     needs an exclusive lock, and SQLite answers BUSY at once, without the busy
     handler, when processes starting together race for it: retry for as long as
     the busy timeout would have waited."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + _BUSY_SECONDS
     while True:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
