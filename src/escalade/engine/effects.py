@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from escalade.domain.effects import CancelTimers, Effect, Notify, Record, SetTimer
 from escalade.storage import deliveries, timeline, timers, wakeups
+from escalade.storage.deliveries import Delivery, Lease
 
 
 def persist(
@@ -20,6 +21,21 @@ def persist(
     ack-expiry" in one outcome leaves exactly the new timer. `started`: the
     incidents this transaction creates, whose timelines begin here.
     """
+    return persist_leased(conn, effects, now, started=started)[0]
+
+
+def persist_leased(
+    conn: Connection,
+    effects: Iterable[Effect],
+    now: datetime,
+    *,
+    started: Collection[str] = (),
+    lease: Lease | None = None,
+) -> tuple[bool, list[Delivery]]:
+    """`persist`, with the messages written already claimed by `lease` (when
+    given): whether anything is due for other workers, and the deliveries the
+    lease holder is to send itself (engine/handoff.py). Messages handed over
+    wake nobody else."""
     records: list[Record] = []
     cancels: list[CancelTimers] = []
     new_timers: list[SetTimer] = []
@@ -42,8 +58,8 @@ def persist(
     timeline.append(conn, records, started=started)
     timers.cancel(conn, cancels)
     timers.set_many(conn, new_timers)
-    deliveries.enqueue(conn, notes, now)
-    due = bool(notes) or any(t.due_at <= now for t in new_timers)
+    handed = deliveries.enqueue(conn, notes, now, lease)
+    due = len(handed) < len(notes) or any(t.due_at <= now for t in new_timers)
     if due:
         wakeups.notify(conn)  # other processes' workers: delivered on commit
-    return due
+    return due, handed

@@ -21,10 +21,11 @@ from escalade.domain.escalation import Outcome, SignalsArrived, apply, open_inci
 from escalade.domain.incidents import Incident
 from escalade.domain.rules import Observation, Route, WindowState
 from escalade.domain.signals import Signal, SignalIn
-from escalade.engine.effects import persist
+from escalade.engine.effects import persist_leased
 from escalade.engine.ids import new_id
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import inbox, incidents, rule_state, signals, wakeups
+from escalade.storage.deliveries import Delivery, Lease
 from escalade.storage.signals import StoredSignal
 from escalade.storage.timers import DueTimer
 
@@ -45,6 +46,8 @@ class Accepted:
 class IngestResult:
     accepted: tuple[Accepted, ...]
     due_now: bool
+    # Messages written claimed by the caller's lease, for its own sender.
+    handed: tuple[Delivery, ...] = ()
 
 
 def accept(wire: Sequence[SignalIn], now: datetime) -> list[Signal]:
@@ -52,10 +55,16 @@ def accept(wire: Sequence[SignalIn], now: datetime) -> list[Signal]:
 
 
 def ingest(
-    db: Engine, loaded: LoadedPolicy, batch: Sequence[Signal], now: datetime
+    db: Engine,
+    loaded: LoadedPolicy,
+    batch: Sequence[Signal],
+    now: datetime,
+    lease: Lease | None = None,
 ) -> IngestResult:
+    """Route and store a batch in one transaction. With a `lease`, the messages
+    it writes are claimed by it and returned in `handed` (engine/handoff.py)."""
     with db.begin() as conn:
-        return ingest_in(conn, loaded, batch, now)
+        return ingest_in(conn, loaded, batch, now, lease)
 
 
 def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
@@ -204,7 +213,7 @@ class _Batch:
         self.open_now.update(found)
         self.read_versions.update({i.id: i.version for i in found.values()})
 
-    def write(self) -> bool:
+    def write(self, lease: Lease | None = None) -> tuple[bool, list[Delivery]]:
         self._attach_joining()
         incidents.insert(self.conn, [i for k, i in self.current.items() if k in self.new_ids])
         incidents.save(
@@ -219,11 +228,15 @@ class _Batch:
                 if (r, g) in self.window_signals
             ],
         )
-        return persist(self.conn, self.effects, self.now, started=self.new_ids)
+        return persist_leased(self.conn, self.effects, self.now, started=self.new_ids, lease=lease)
 
 
 def ingest_in(
-    conn: Connection, loaded: LoadedPolicy, batch: Sequence[Signal], now: datetime
+    conn: Connection,
+    loaded: LoadedPolicy,
+    batch: Sequence[Signal],
+    now: datetime,
+    lease: Lease | None = None,
 ) -> IngestResult:
     work = _Batch(conn, loaded, now)
     seen = signals.existing(conn, [s.id for s in batch if not s.fresh])
@@ -251,7 +264,7 @@ def ingest_in(
         )
         accepted[s.id] = Accepted(s.id, incident_id, silenced_by=route.silenced_by)
     signals.insert(conn, stored)
-    due = work.write()
+    due, handed = work.write(lease)
     result = []
     answered: set[str] = set()
     for s in batch:
@@ -262,7 +275,7 @@ def ingest_in(
             incident_id = first.incident_id if first else seen.get(s.id)
             result.append(Accepted(s.id, incident_id, duplicate=True))
         answered.add(s.id)
-    return IngestResult(tuple(result), due)
+    return IngestResult(tuple(result), due, tuple(handed))
 
 
 def fire_condition(conn: Connection, loaded: LoadedPolicy, timer: DueTimer, now: datetime) -> bool:
@@ -288,7 +301,7 @@ def fire_condition(conn: Connection, loaded: LoadedPolicy, timer: DueTimer, now:
     work = _Batch(conn, loaded, now)
     work.load_groups({group})
     work.place(route, signal)
-    return work.write()
+    return work.write()[0]
 
 
 def _exercise_route(loaded: LoadedPolicy, signal: Signal, now: datetime) -> Route:

@@ -52,12 +52,13 @@ from escalade.engine import commands, ingest, reviews
 from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.effects import persist
+from escalade.engine.handoff import Handoff
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.ingest import IngestResult
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
-from escalade.storage import feedback as feedback_store
 from escalade.storage import (
+    deliveries,
     inbox,
     incidents,
     policy_versions,
@@ -67,6 +68,7 @@ from escalade.storage import (
     timers,
     tokens,
 )
+from escalade.storage import feedback as feedback_store
 from escalade.storage import reviews as review_store
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
@@ -122,6 +124,8 @@ class Escalade:
         self.callback_urls = tuple(callback_urls)
         self.ack_links = ack_links
         self._token_cache: dict[str, tuple[float, Principal | None]] = {}
+        # Set while this process's own worker sends: ingest hands it new pages.
+        self.handoff: Handoff | None = None
         self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
 
     @property
@@ -137,7 +141,19 @@ class Escalade:
         return ingest.accept(wire, self.clock.now())
 
     def ingest(self, batch: Sequence[Signal]) -> ingest.IngestResult:
-        result = _reconnecting(lambda: ingest.ingest(self.db, self.policy, batch, self.clock.now()))
+        handoff = self.handoff
+
+        def write() -> IngestResult:
+            now = self.clock.now()
+            lease = handoff.lease(now) if handoff is not None else None
+            return ingest.ingest(self.db, self.policy, batch, now, lease)
+
+        result = _reconnecting(write)
+        if result.handed and (handoff is None or not handoff.give(result.handed)):
+            # The worker stopped meanwhile: the pages go back to the outbox.
+            with self.db.begin() as conn:
+                deliveries.release(conn, [d.id for d in result.handed])
+            self.wake.set()
         if result.due_now:
             self.wake.set()
         return result

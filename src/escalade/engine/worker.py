@@ -33,6 +33,7 @@ from escalade.engine.acklinks import AckLinks
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist
 from escalade.engine.forwarding import pagerduty_follow_ups
+from escalade.engine.handoff import Handoff
 from escalade.engine.ingest import fire_condition, is_exercise, route_queued
 from escalade.engine.policies import LoadedPolicy
 from escalade.engine.presence import Heartbeat, new_worker_id, stale_limit
@@ -88,6 +89,8 @@ class Worker:
     _scheduled_for: str = field(default="", init=False)  # policy digest drills were set for
     _inbox_seen: datetime | None = field(default=None, init=False)  # inbox found non-empty
     _send_wake: threading.Event = field(default_factory=threading.Event, init=False)
+    # Pages ingest in this process wrote already claimed by this worker (run_for).
+    handoff: Handoff | None = field(default=None, init=False)
 
     @classmethod
     def of(cls, escalade: Escalade, senders: Senders, tuning: Tuning) -> Worker:
@@ -104,7 +107,20 @@ class Worker:
         )
 
     def run_for(self, escalade: Escalade, stop: threading.Event, kind: str) -> None:
-        self.run(stop, kind=kind, listen=listen_url(escalade.database_url))
+        """Run as the worker of the service in this process: where sending has a
+        thread of its own, the service's ingest hands new pages straight to it."""
+        if self._sends_apart:
+            self.handoff = Handoff(
+                self.worker_id,
+                timedelta(seconds=self.tuning.lease),
+                self.tuning.batch,
+                self._send_wake,
+            )
+            escalade.handoff = self.handoff
+        try:
+            self.run(stop, kind=kind, listen=listen_url(escalade.database_url))
+        finally:
+            escalade.handoff = None
 
     @property
     def batch(self) -> int:
@@ -171,6 +187,10 @@ class Worker:
             claimed = deliveries.claim(
                 conn, now, self.batch, timedelta(seconds=self.tuning.lease), self.worker_id
             )
+        return self._send_claimed(claimed, now)
+
+    def _send_claimed(self, claimed: list[Delivery], now: datetime) -> int:
+        """Send claimed deliveries for at most `DELIVERY_SLICE`; give back the rest."""
         loaded = self.policy()
         until = now + DELIVERY_SLICE
         for done, delivery in enumerate(claimed):
@@ -188,6 +208,13 @@ class Worker:
                 return done
             self._deliver(loaded, delivery)
         return len(claimed)
+
+    def send_handed(self, now: datetime) -> int:
+        """Send the pages ingest handed over (already claimed by this worker)."""
+        if self.handoff is None:
+            return 0
+        handed = self.handoff.take()
+        return self._send_claimed(handed, now) if handed else 0
 
     def _deliver(self, loaded: LoadedPolicy, delivery: Delivery) -> None:
         policy = loaded.policy
@@ -440,8 +467,25 @@ class Worker:
             for thread in threads:
                 if thread.is_alive():
                     thread.join(timeout=30)  # the send in hand finishes
+            self._give_back_handed()
             heartbeat.stop()
         log.info("worker.stopped", extra={"worker_id": self.worker_id})
+
+    def _give_back_handed(self) -> None:
+        """On stop: pages handed over and never sent go back to the outbox."""
+        if self.handoff is None:
+            return
+        left = [d.id for d in self.handoff.close()]
+        if not left:
+            return
+        try:
+            with self.db.begin() as conn:
+                deliveries.release(conn, left)
+        except SQLAlchemyError:
+            # Their lease runs out instead, and another worker sends them then.
+            log.exception("worker.release_failed")
+            return
+        log.info("worker.claims_released", extra={"count": len(left), "reason": "stop"})
 
     def _audit_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -486,11 +530,12 @@ class Worker:
             self.wake.wait(wait if wait > 0 else min(0.05, self.poll))
 
     def _send_loop(self, stop: threading.Event) -> None:
-        """Send due deliveries until `stop`; woken by the main loop."""
+        """Send what ingest handed over, then due deliveries, until `stop`; woken
+        by the main loop and by the handoff."""
         while not stop.is_set():
             self._send_wake.clear()
             try:
-                sent = self.deliver_due(self.clock.now())
+                sent = self.send_handed(self.clock.now()) + self.deliver_due(self.clock.now())
             except (SQLAlchemyError, OSError):
                 log.exception("worker.send_failed")
                 stop.wait(self.poll)

@@ -8,13 +8,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 
 def insert_ignoring_duplicates(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
-) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING: the idempotent write for keyed rows."""
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, returning: str = ""
+) -> list[Any]:
+    """INSERT ... ON CONFLICT DO NOTHING: the idempotent write for keyed rows.
+
+    With `returning` (a column name), that column of each row actually
+    written, skipped duplicates left out; otherwise nothing."""
     if not rows:
-        return
+        return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+    statement = dialect.insert(table).on_conflict_do_nothing()
+    if not returning:
+        conn.execute(statement, list(rows))
+        return []
+    column = table.c[returning]
+    return list(conn.execute(statement.returning(column), list(rows)).scalars())
 
 
 def upsert(conn: Connection, table: Table, keys: list[str], row: dict[str, Any]) -> None:

@@ -10,6 +10,9 @@ Delivery lifecycle (docs/state-machines.md):
     contact as unreachable (engine/worker.py).
 A lease that runs out (the worker died mid-send) makes the row claimable again;
 the receiver de-duplicates by the delivery id, which is the idempotency key.
+A row may also be written already leased (`Lease`): the process that wrote it
+sends it without claiming it (engine/handoff.py); to every other worker it is
+a claimed row like any other.
 """
 
 from __future__ import annotations
@@ -44,33 +47,62 @@ class Delivery:
     payload: dict[str, Any]
 
 
-def enqueue(conn: Connection, notes: Sequence[Notify], now: datetime) -> None:
-    insert_ignoring_duplicates(
-        conn,
-        deliveries,
-        [
-            {
-                "id": n.idempotency_key,
-                "incident_id": n.incident_id,
-                "channel": n.channel,
-                "person": n.person,
-                "target": n.target,
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": now,
-                "payload": {
-                    "subject": n.subject,
-                    "text": n.text,
-                    "reason": n.reason,
-                    "step": n.step,
-                    "tag": n.tag,
-                    "data": n.data,
-                },
-            }
-            for n in notes
-        ],
-    )
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim taken as the rows are written: leased to `worker_id` until `until`,
+    with the first attempt counted, exactly as `claim` would leave them."""
+
+    worker_id: str
+    until: datetime
+
+
+def enqueue(
+    conn: Connection, notes: Sequence[Notify], now: datetime, lease: Lease | None = None
+) -> list[Delivery]:
+    """Write the outbox rows of `notes` (a key already written is left alone).
+
+    With a `lease`, the rows are written claimed by it, and the deliveries this
+    call wrote (not those whose key was already there) are returned, for the
+    lease holder to send; without one, nothing is returned.
+    """
+    rows = [_row(n, now) for n in notes]
+    if lease is None or not rows:
+        insert_ignoring_duplicates(conn, deliveries, rows)
+        return []
+    leased = [
+        {**row, "attempts": 1, "lease_until": lease.until, "claimed_by": lease.worker_id}
+        for row in rows
+    ]
+    written = set(insert_ignoring_duplicates(conn, deliveries, leased, returning="id"))
+    handed: dict[str, Delivery] = {}
+    for n, row in zip(notes, rows, strict=True):
+        if n.idempotency_key in written and n.idempotency_key not in handed:
+            handed[n.idempotency_key] = Delivery(
+                n.idempotency_key, n.incident_id, n.channel, n.person, n.target, 1, row["payload"]
+            )
+    return list(handed.values())
+
+
+def _row(n: Notify, now: datetime) -> dict[str, Any]:
+    return {
+        "id": n.idempotency_key,
+        "incident_id": n.incident_id,
+        "channel": n.channel,
+        "person": n.person,
+        "target": n.target,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "payload": {
+            "subject": n.subject,
+            "text": n.text,
+            "reason": n.reason,
+            "step": n.step,
+            "tag": n.tag,
+            "data": n.data,
+        },
+    }
 
 
 def _claimable(now: datetime) -> Any:
