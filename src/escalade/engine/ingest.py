@@ -25,6 +25,7 @@ from escalade.engine.effects import persist_leased
 from escalade.engine.ids import new_id
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import inbox, incidents, rule_state, signals, wakeups
+from escalade.storage.database import pipelined
 from escalade.storage.deliveries import Delivery, Lease
 from escalade.storage.signals import StoredSignal
 from escalade.storage.timers import DueTimer
@@ -63,7 +64,7 @@ def ingest(
 ) -> IngestResult:
     """Route and store a batch in one transaction. With a `lease`, the messages
     it writes are claimed by it and returned in `handed` (engine/handoff.py)."""
-    with db.begin() as conn:
+    with pipelined(db) as conn:
         return ingest_in(conn, loaded, batch, now, lease)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -59,7 +62,7 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if for_writes else "BEGIN")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
@@ -72,6 +75,60 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
         pool_size=10,
         max_overflow=10,
     )
+    event.listen(engine, "after_cursor_execute", _answer_when_read)
+    return engine
+
+
+# In a pipelined transaction, the statements whose answer nobody reads: inserts
+# without RETURNING, NOTIFY, and the advisory lock (whose effect the server
+# orders before the next statement; nothing waits for its answer).
+_ANSWER_UNREAD = re.compile(
+    r"\s*(?:INSERT\b(?![^;]*\bRETURNING\b)|NOTIFY\b|SELECT pg_advisory_xact_lock\()",
+    re.IGNORECASE,
+)
+_PIPELINE = "escalade.pipeline"
+
+
+@contextmanager
+def pipelined(db: Engine) -> Iterator[Connection]:
+    """One transaction whose writes PostgreSQL receives without a round trip each.
+
+    psycopg's pipeline mode sends statements without waiting for their
+    answers. Every statement whose answer is read (a SELECT, an UPDATE whose
+    row count is checked, anything with RETURNING) is synced at once
+    (`_answer_when_read`), so the code inside reads as if nothing were
+    pipelined; inserts and NOTIFY travel with the next sync, and the commit
+    syncs the rest. An error in a pipelined insert surfaces at that next sync
+    or at the commit, and rolls the whole transaction back as before. Other
+    databases get a plain transaction.
+    """
+    with db.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            with conn.begin():
+                yield conn
+            return
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.pipeline() as pipeline:
+            conn.info[_PIPELINE] = pipeline
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_PIPELINE, None)
+
+
+def _answer_when_read(
+    conn: Connection,
+    _cursor: Any,
+    statement: str,
+    _parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> None:
+    pipeline = conn.info.get(_PIPELINE)
+    if pipeline is not None and not _ANSWER_UNREAD.match(statement):
+        pipeline.sync()
 
 
 def _enter_wal(cursor: Any) -> None:
