@@ -53,7 +53,7 @@ def run(url: str, policy: Path, total: int, per_pass: int) -> float:
     started = time.perf_counter()
     routed = 0
     while True:
-        n, _ = route_queued(service.db, service.policy, datetime.now(UTC), per_pass)
+        n = route_queued(service.db, service.policy, datetime.now(UTC), per_pass).count
         if not n:
             break
         routed += n

@@ -178,3 +178,28 @@ def test_a_running_worker_registers_its_handoff_and_sends_through_it(
     assert service.handoff is None  # unregistered on stop
     assert rows(service) == [(None, 1, "delivered")]
     assert len(sink.snapshot()) == 1
+
+
+def test_the_worker_hands_what_it_routes_and_fires_to_its_own_sender(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    worker = harness.worker(service)
+    worker.handoff = Handoff(worker.worker_id, LEASE, 10, threading.Event())
+    service.enqueue(service.accept([SignalIn.model_validate(LEAK)]))  # respond-async
+    worker.route_inbox(clock.now())
+    clock.advance(seconds=1)  # past the router's linger
+    assert worker.route_inbox(clock.now()) == 1
+    [alice] = worker.handoff.take()
+    assert alice.person == "alice"
+    assert rows(service) == [(worker.worker_id, 1, "pending")]
+    clock.advance(minutes=5)  # rung 2 is due
+    assert worker.fire_due_timers(clock.now()) > 0
+    rung_two = worker.handoff.take()
+    # Rung 2 pages bob and carol, and alice again.
+    assert sorted(str(d.person) for d in rung_two) == ["alice", "bob", "carol"]
+    assert worker._send_claimed([alice, *rung_two], clock.now()) == 4
+    assert worker.deliver_due(clock.now()) == 0  # nothing was left unclaimed
+    people = sorted(r.json()["recipient"]["person"] for r in sink.wait_for(4))
+    assert people == ["alice", "alice", "bob", "carol"]
+    assert {r[2] for r in rows(service)} == {"delivered"}

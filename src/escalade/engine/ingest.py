@@ -102,23 +102,33 @@ def _queued(signal: Signal) -> dict[str, Any]:
     return {**record, "fresh": True} if signal.fresh else record
 
 
-def route_queued(db: Engine, loaded: LoadedPolicy, now: datetime, limit: int) -> tuple[int, bool]:
+@dataclass(frozen=True, slots=True)
+class Routed:
+    count: int  # signals taken from the inbox and routed
+    due_now: bool  # whether that left work due for any worker
+    handed: tuple[Delivery, ...] = ()  # messages written claimed by the lease
+
+
+def route_queued(
+    db: Engine, loaded: LoadedPolicy, now: datetime, limit: int, lease: Lease | None = None
+) -> Routed:
     """Route up to `limit` queued signals, oldest first, in the transaction that
     deletes them from the inbox: each is routed exactly once, whatever crashes.
 
-    Returns how many were routed and whether that left work due now. On
-    PostgreSQL one router runs at a time (others find the lock taken and go on),
-    which keeps a group's signals in arrival order.
+    On PostgreSQL one router runs at a time (others find the lock taken and go
+    on), which keeps a group's signals in arrival order. With a `lease`, the
+    messages written are claimed by it and returned (engine/handoff.py).
     """
     with db.begin() as conn:
         if not _router_lock(conn):
-            return 0, False
+            return Routed(0, False)
         taken = inbox.take(conn, limit)
         if not taken:
-            return 0, False
-        result = ingest_in(conn, loaded, [Signal.from_record(body) for _, body in taken], now)
+            return Routed(0, False)
+        batch = [Signal.from_record(body) for _, body in taken]
+        result = ingest_in(conn, loaded, batch, now, lease)
         inbox.remove(conn, [seq for seq, _ in taken])
-    return len(taken), result.due_now
+    return Routed(len(taken), result.due_now, result.handed)
 
 
 def _router_lock(conn: Connection) -> bool:
