@@ -13,7 +13,9 @@ from sqlalchemy import delete, event, func, select, text
 
 from conftest import FakeClock
 from escalade.cli import main
+from escalade.domain.effects import SetTimer, TimerKind
 from escalade.domain.signals import SignalIn
+from escalade.engine.effects import persist
 from escalade.engine.ingest import ROUTER_LOCK
 from escalade.engine.presence import listing
 from escalade.engine.tuning import Tuning, TuningError
@@ -29,6 +31,7 @@ from support.engines import Harness
 from support.policies import BASE
 from support.sink import Sink
 
+LEAK = {"kind": "privacy_leak", "summary": "PII"}
 PAGES_ONLY = BASE.replace("roles: [incident_lead, legal_liaison], ", "").replace(
     "role:legal_liaison", "person:carol"
 )
@@ -243,6 +246,31 @@ def listen_for_one_notify(database_url: str) -> None:
         assert woke.wait(20)
     finally:
         engine.dispose()
+        listener.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_commit_that_leaves_only_messages_due_wakes_only_the_senders(
+    harness: Harness, database_url: str
+) -> None:
+    """A new incident's page with no timer due now: the NOTIFY says `send`, so
+    other workers' senders look and their loops (inbox, timers) stay asleep;
+    a timer due now wakes the loops."""
+    service = harness.service(text=PAGES_ONLY)
+    loop, sender = threading.Event(), threading.Event()
+    listener = wakeups.Listener(database_url, loop.set, on_send=sender.set)
+    listener.start()
+    try:
+        assert listener.listening.wait(20)
+        assert service.ingest(service.accept([SignalIn.model_validate(LEAK)])).due_now
+        assert sender.wait(20)
+        assert not loop.is_set()
+        now = datetime.now(UTC)
+        with service.db.begin() as conn:
+            persist(conn, [SetTimer("inc_x", TimerKind.LADDER, 1, now)], now)
+        assert loop.wait(20)
+    finally:
         listener.stop()
 
 

@@ -59,7 +59,10 @@ def persist_leased(
     timers.cancel(conn, cancels)
     timers.set_many(conn, new_timers)
     handed = deliveries.enqueue(conn, notes, now, lease)
-    due = len(handed) < len(notes) or any(t.due_at <= now for t in new_timers)
+    timer_due = any(t.due_at <= now for t in new_timers)
+    due = len(handed) < len(notes) or timer_due
     if due:
-        wakeups.notify(conn)  # other processes' workers: delivered on commit
+        # Other processes' workers, on commit: only their senders when only
+        # messages are due.
+        wakeups.notify(conn, "" if timer_due else wakeups.SEND)
     return due, handed

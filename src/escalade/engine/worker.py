@@ -459,7 +459,7 @@ class Worker:
         self.stopping = stop
         log.info("worker.started", extra={"worker_id": self.worker_id, "kind": kind})
         heartbeat = Heartbeat(self.db, self.clock, self.worker_id, kind, self.tuning.heartbeat)
-        listener = Listener(listen, self.wake.set) if listen else None
+        listener = Listener(listen, self.wake.set, on_send=self._send_wake.set) if listen else None
         # The audit scans every open incident, and a receiver may answer only at
         # its timeout: on threads of their own neither holds up a due timer.
         auditor = threading.Thread(target=self._audit_loop, args=(stop,), name="escalade-audit")

@@ -23,10 +23,18 @@ log = logging.getLogger("escalade.wakeups")
 CHANNEL = "escalade_wake"
 
 
-def notify(conn: Connection) -> None:
-    """Ask every listening worker to look for work once this transaction commits."""
+# The payload of a NOTIFY that only messages are due: the workers' senders look,
+# and their loops (inbox, timers) are left alone.
+SEND = "send"
+
+
+def notify(conn: Connection, payload: str = "") -> None:
+    """Ask every listening worker to look for work once this transaction commits;
+    with `SEND`, only for messages to send."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"NOTIFY {CHANNEL}"))
+        conn.execute(
+            text(f"NOTIFY {CHANNEL}, '{SEND}'" if payload == SEND else f"NOTIFY {CHANNEL}")
+        )
 
 
 def listen_url(database_url: str) -> str | None:
@@ -41,15 +49,24 @@ def libpq_dsn(database_url: str) -> str:
 
 
 class Listener:
-    """A daemon thread that calls `on_wake` for every NOTIFY on the channel.
+    """A daemon thread that calls `on_wake` for every NOTIFY on the channel, or
+    `on_send` (when given) for one that only messages are due (`SEND`).
 
     It reconnects after a lost connection (the server restarting) with a short
     pause; while it is down the worker's polling carries on alone.
     """
 
-    def __init__(self, database_url: str, on_wake: Callable[[], None], retry: float = 1.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        on_wake: Callable[[], None],
+        retry: float = 1.0,
+        *,
+        on_send: Callable[[], None] | None = None,
+    ) -> None:
         self._dsn = libpq_dsn(database_url)
         self._on_wake = on_wake
+        self._on_send = on_send or on_wake
         self._retry = retry
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="escalade-listen", daemon=True)
@@ -69,8 +86,11 @@ class Listener:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self._on_wake()
+                        for note in conn.notifies(timeout=0.5, stop_after=1):
+                            if note.payload == SEND:
+                                self._on_send()
+                            else:
+                                self._on_wake()
             except psycopg.Error:
                 self.listening.clear()
                 log.warning("wakeups.listen_lost", exc_info=True)
