@@ -167,6 +167,7 @@ def test_a_running_worker_registers_its_handoff_and_sends_through_it(
                 break
             stop.wait(0.01)
         assert service.handoff is worker.handoff is not None
+        assert service.queued == worker.inbox_arrived  # queued signals: the linger-aware wake
         incident_id = open_one(service)
         [page] = sink.wait_for(1)
         assert page.json()["incident_id"] == incident_id
@@ -176,6 +177,7 @@ def test_a_running_worker_registers_its_handoff_and_sends_through_it(
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert service.handoff is None  # unregistered on stop
+    assert service.queued == service.wake.set
     assert rows(service) == [(None, 1, "delivered")]
     assert len(sink.snapshot()) == 1
 

@@ -276,6 +276,46 @@ def test_a_commit_that_leaves_only_messages_due_wakes_only_the_senders(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_queued_signals_wake_the_workers_inbox_hook_not_the_loop(
+    harness: Harness, database_url: str
+) -> None:
+    service = harness.service()
+    loop, queued = threading.Event(), threading.Event()
+    listener = wakeups.Listener(database_url, loop.set, on_inbox=queued.set)
+    listener.start()
+    try:
+        assert listener.listening.wait(20)
+        service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+        assert queued.wait(20)
+        named = SignalIn.model_validate({"kind": "drift", "id": "named-1"})
+        queued.clear()
+        service.enqueue(service.accept([named]))  # looked up first: the other path
+        assert queued.wait(20)
+        assert not loop.is_set()
+    finally:
+        listener.stop()
+
+
+def test_a_worker_waiting_out_the_routers_linger_is_not_woken_again_by_more_signals(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    worker = harness.worker(service)
+    worker.inbox_arrived()
+    assert worker.wake.is_set()  # idle: look at once
+    worker.wake.clear()
+    service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+    assert worker.route_inbox(clock.now()) == 0  # one waiting: linger for more
+    worker.inbox_arrived()
+    assert not worker.wake.is_set()  # the pass after the linger takes them too
+    clock.advance(seconds=1)
+    assert worker.route_inbox(clock.now()) == 1
+    worker.inbox_arrived()
+    assert worker.wake.is_set()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_queueing_generated_ids_is_one_statement_that_wakes_the_workers(
     harness: Harness, database_url: str
 ) -> None:

@@ -92,7 +92,7 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
             answers.append(Accepted(s.id, None, duplicate=duplicate))
         inbox.append(conn, records)
         if records:
-            wakeups.notify(conn)
+            wakeups.notify(conn, wakeups.INBOX)
     return IngestResult(tuple(answers), bool(records))
 
 

@@ -126,6 +126,9 @@ class Escalade:
         self._token_cache: dict[str, tuple[float, Principal | None]] = {}
         # Set while this process's own worker sends: ingest hands it new pages.
         self.handoff: Handoff | None = None
+        # What to do when signals were queued: wake this process's worker (which,
+        # while running, replaces it with its own `inbox_arrived`).
+        self.queued: Callable[[], None] = self.wake.set
         self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
 
     @property
@@ -162,7 +165,7 @@ class Escalade:
         """Make signals durable in the inbox; the worker routes them right after."""
         result = _reconnecting(lambda: ingest.queue(self.db, batch))
         if result.due_now:
-            self.wake.set()
+            self.queued()
         return result
 
     def signal(self, signal_id: str) -> dict[str, Any] | None:

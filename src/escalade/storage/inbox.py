@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from escalade.storage.schema import inbox, signals
-from escalade.storage.wakeups import CHANNEL
+from escalade.storage.wakeups import CHANNEL, INBOX
 
 
 def known(conn: Connection, ids: Iterable[str]) -> set[str]:
@@ -83,7 +83,7 @@ _PG_APPEND = (
     "ON CONFLICT (id) DO NOTHING"
 )
 # A data-modifying CTE runs whether or not it is read; NOTIFY is sent at commit.
-_PG_APPEND_WAKING = f"WITH added AS ({_PG_APPEND}) SELECT pg_notify('{CHANNEL}', '')"
+_PG_APPEND_WAKING = f"WITH added AS ({_PG_APPEND}) SELECT pg_notify('{CHANNEL}', '{INBOX}')"
 _SQLITE_APPEND = "INSERT OR IGNORE INTO inbox (id, body) VALUES (?, ?)"
 
 

@@ -26,15 +26,17 @@ CHANNEL = "escalade_wake"
 # The payload of a NOTIFY that only messages are due: the workers' senders look,
 # and their loops (inbox, timers) are left alone.
 SEND = "send"
+# The payload of a NOTIFY that signals were queued: a worker's loop already
+# waiting to route the inbox need not look again.
+INBOX = "inbox"
 
 
 def notify(conn: Connection, payload: str = "") -> None:
     """Ask every listening worker to look for work once this transaction commits;
     with `SEND`, only for messages to send."""
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            text(f"NOTIFY {CHANNEL}, '{SEND}'" if payload == SEND else f"NOTIFY {CHANNEL}")
-        )
+        known = payload in (SEND, INBOX)
+        conn.execute(text(f"NOTIFY {CHANNEL}, '{payload}'" if known else f"NOTIFY {CHANNEL}"))
 
 
 def listen_url(database_url: str) -> str | None:
@@ -50,7 +52,8 @@ def libpq_dsn(database_url: str) -> str:
 
 class Listener:
     """A daemon thread that calls `on_wake` for every NOTIFY on the channel, or
-    `on_send` (when given) for one that only messages are due (`SEND`).
+    `on_send` (when given) for one that only messages are due (`SEND`), or
+    `on_inbox` (when given) for one that signals were queued (`INBOX`).
 
     It reconnects after a lost connection (the server restarting) with a short
     pause; while it is down the worker's polling carries on alone.
@@ -63,10 +66,12 @@ class Listener:
         retry: float = 1.0,
         *,
         on_send: Callable[[], None] | None = None,
+        on_inbox: Callable[[], None] | None = None,
     ) -> None:
         self._dsn = libpq_dsn(database_url)
         self._on_wake = on_wake
         self._on_send = on_send or on_wake
+        self._on_inbox = on_inbox or on_wake
         self._retry = retry
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="escalade-listen", daemon=True)
@@ -89,6 +94,8 @@ class Listener:
                         for note in conn.notifies(timeout=0.5, stop_after=1):
                             if note.payload == SEND:
                                 self._on_send()
+                            elif note.payload == INBOX:
+                                self._on_inbox()
                             else:
                                 self._on_wake()
             except psycopg.Error:
