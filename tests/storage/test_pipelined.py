@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from escalade.storage.database import connect, pipelined
+from escalade.storage.database import ANSWER_UNREAD, connect, pipelined
 from escalade.storage.migrate import upgrade
 from escalade.storage.schema import inbox
 
@@ -78,6 +78,11 @@ def test_only_statements_whose_answer_is_read_wait_for_it(db: Engine) -> None:
         assert syncs == ["sync"]
         conn.execute(inbox.insert().values(id="d", body={}).returning(inbox.c.seq)).scalar_one()
         assert syncs == ["sync", "sync"]
+        unread = update(inbox).where(inbox.c.id == "a").values(body={"n": 1})
+        conn.execute(unread.execution_options(**{ANSWER_UNREAD: True}))  # count not wanted
+        assert syncs == ["sync", "sync"]
+        conn.execute(update(inbox).where(inbox.c.id == "b").values(body={"n": 1}))
+        assert syncs == ["sync", "sync", "sync"]  # an UPDATE's count is read by default
     with db.connect() as conn:  # back in the pool out of pipeline mode
         raw = conn.connection.driver_connection
         assert raw is not None and raw._pipeline is None

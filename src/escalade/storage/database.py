@@ -87,6 +87,9 @@ _ANSWER_UNREAD = re.compile(
     re.IGNORECASE,
 )
 _PIPELINE = "escalade.pipeline"
+# An execution option for a statement whose answer (rows, row count) nobody
+# reads, beyond those `_ANSWER_UNREAD` recognises: it too travels unsynced.
+ANSWER_UNREAD = "escalade_answer_unread"
 
 
 @contextmanager
@@ -123,12 +126,15 @@ def _answer_when_read(
     _cursor: Any,
     statement: str,
     _parameters: Any,
-    _context: Any,
+    context: Any,
     _executemany: bool,
 ) -> None:
     pipeline = conn.info.get(_PIPELINE)
-    if pipeline is not None and not _ANSWER_UNREAD.match(statement):
-        pipeline.sync()
+    if pipeline is None or _ANSWER_UNREAD.match(statement):
+        return
+    if context is not None and context.execution_options.get(ANSWER_UNREAD):
+        return
+    pipeline.sync()
 
 
 def _enter_wal(cursor: Any) -> None:

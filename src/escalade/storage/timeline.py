@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from escalade.domain.audit_chain import GENESIS, Break, Entry, Head, entry_hash, verify_chain
 from escalade.domain.effects import Record
+from escalade.storage.database import ANSWER_UNREAD
 from escalade.storage.schema import audit_heads, timeline
 
 
@@ -57,10 +58,13 @@ def append(conn: Connection, records: Sequence[Record], *, started: Collection[s
         {"key": i, "new_seq": s, "new_hash": h} for i, (s, h) in heads.items() if i in existing
     ]
     if moved:
+        # The heads are locked above, so each update finds its row: in a
+        # pipelined transaction nothing waits for the count.
         conn.execute(
             update(audit_heads)
             .where(audit_heads.c.incident_id == bindparam("key"))
-            .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")),
+            .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+            .execution_options(**{ANSWER_UNREAD: True}),
             moved,
         )
     # A chain without a head is one this transaction starts (an incident or review
