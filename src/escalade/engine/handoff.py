@@ -21,6 +21,9 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
+
+from escalade.storage import deliveries
 from escalade.storage.deliveries import Delivery, Lease
 
 
@@ -66,3 +69,21 @@ class Handoff:
             self._closed = True
             left, self._queue = self._queue, []
         return left
+
+
+def lease_from(handoff: Handoff | None, now: datetime) -> Lease | None:
+    """The lease for a transaction's messages: none without a handoff."""
+    return handoff.lease(now) if handoff is not None else None
+
+
+def hand_over(
+    handoff: Handoff | None, db: Engine, handed: Sequence[Delivery], wake: threading.Event
+) -> None:
+    """Give the sender what a committed transaction wrote leased to it; if the
+    handoff closed meanwhile (the worker is stopping), the claims go back to
+    the outbox and `wake` rouses whoever sends them now."""
+    if not handed or (handoff is not None and handoff.give(handed)):
+        return
+    with db.begin() as conn:
+        deliveries.release(conn, [d.id for d in handed])
+    wake.set()

@@ -52,13 +52,13 @@ from escalade.engine import commands, ingest, reviews
 from escalade.engine.acklinks import AckLinks, AckLinksOff
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.effects import persist
-from escalade.engine.handoff import Handoff
+from escalade.engine.handoff import Handoff, hand_over, lease_from
 from escalade.engine.ids import new_id, new_token
 from escalade.engine.ingest import IngestResult
 from escalade.engine.messages import render
 from escalade.engine.policies import LoadedPolicy, PolicyStore
+from escalade.storage import feedback as feedback_store
 from escalade.storage import (
-    deliveries,
     inbox,
     incidents,
     policy_versions,
@@ -68,7 +68,6 @@ from escalade.storage import (
     timers,
     tokens,
 )
-from escalade.storage import feedback as feedback_store
 from escalade.storage import reviews as review_store
 from escalade.storage.database import connect
 from escalade.storage.tokens import TokenRecord
@@ -148,15 +147,10 @@ class Escalade:
 
         def write() -> IngestResult:
             now = self.clock.now()
-            lease = handoff.lease(now) if handoff is not None else None
-            return ingest.ingest(self.db, self.policy, batch, now, lease)
+            return ingest.ingest(self.db, self.policy, batch, now, lease_from(handoff, now))
 
         result = _reconnecting(write)
-        if result.handed and (handoff is None or not handoff.give(result.handed)):
-            # The worker stopped meanwhile: the pages go back to the outbox.
-            with self.db.begin() as conn:
-                deliveries.release(conn, [d.id for d in result.handed])
-            self.wake.set()
+        hand_over(handoff, self.db, result.handed, self.wake)
         if result.due_now:
             self.wake.set()
         return result

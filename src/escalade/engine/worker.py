@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +33,7 @@ from escalade.engine.acklinks import AckLinks
 from escalade.engine.clock import Clock
 from escalade.engine.effects import persist, persist_leased
 from escalade.engine.forwarding import pagerduty_follow_ups
-from escalade.engine.handoff import Handoff
+from escalade.engine.handoff import Handoff, hand_over, lease_from
 from escalade.engine.ingest import fire_condition, is_exercise, route_queued
 from escalade.engine.policies import LoadedPolicy
 from escalade.engine.presence import Heartbeat, new_worker_id, stale_limit
@@ -175,11 +175,11 @@ class Worker:
                 [(i, read_versions[k]) for k, i in state.items() if i.version != read_versions[k]],
             )
             effects.extend(pagerduty_follow_ups(conn, loaded.policy, effects))
-            lease = self.handoff.lease(now) if self.handoff is not None else None
+            lease = lease_from(self.handoff, now)
             due_now, handed = persist_leased(conn, effects, now, lease=lease)
             if due_now:
                 self.wake.set()
-        self._hand_over(handed)
+        hand_over(self.handoff, self.db, handed, self.wake)
         log.info("timers.fired", extra={"count": len(due)})
         return len(due)
 
@@ -407,24 +407,13 @@ class Worker:
         if waiting < batch and self._route_in(now) > 0:
             return 0
         self._inbox_seen = None
-        lease = self.handoff.lease(now) if self.handoff is not None else None
-        routed = route_queued(self.db, self.policy(), now, batch, lease)
-        self._hand_over(routed.handed)
+        routed = route_queued(self.db, self.policy(), now, batch, lease_from(self.handoff, now))
+        hand_over(self.handoff, self.db, routed.handed, self.wake)
         if routed.due_now:
             self.wake.set()
         if routed.count:
             log.info("inbox.routed", extra={"count": routed.count})
         return routed.count
-
-    def _hand_over(self, handed: Sequence[Delivery]) -> None:
-        """Give this worker's sender what a pass wrote claimed by it; if the
-        handoff closed meanwhile (stopping), the claims go back."""
-        if not handed:
-            return
-        if self.handoff is None or not self.handoff.give(handed):
-            with self.db.begin() as conn:
-                deliveries.release(conn, [d.id for d in handed])
-            self.wake.set()
 
     def inbox_arrived(self) -> None:
         """Signals were queued: wake the loop, unless it is already waiting out
