@@ -68,7 +68,8 @@ def test_only_statements_whose_answer_is_read_wait_for_it(db: Engine) -> None:
             original()
 
         pipeline.sync = counted  # type: ignore[method-assign]
-        conn.execute(text("SELECT pg_advisory_xact_lock(1)"))
+        lock = text("SELECT pg_advisory_xact_lock(1)")
+        conn.execute(lock.execution_options(**{ANSWER_UNREAD: True}))
         # (A one-row Core insert into a table with a serial key adds RETURNING.)
         conn.execute(text("INSERT INTO inbox (id, body) VALUES ('a', '{}')"))
         conn.execute(inbox.insert(), [{"id": "b", "body": {}}, {"id": "c", "body": {}}])
@@ -83,6 +84,8 @@ def test_only_statements_whose_answer_is_read_wait_for_it(db: Engine) -> None:
         assert syncs == ["sync", "sync"]
         conn.execute(update(inbox).where(inbox.c.id == "b").values(body={"n": 1}))
         assert syncs == ["sync", "sync", "sync"]  # an UPDATE's count is read by default
+        conn.execute(text("SELECT pg_advisory_xact_lock(2)"))  # unmarked: its rows may be read
+        assert syncs == ["sync", "sync", "sync", "sync"]
     with db.connect() as conn:  # back in the pool out of pipeline mode
         raw = conn.connection.driver_connection
         assert raw is not None and raw._pipeline is None

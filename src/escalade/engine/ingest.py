@@ -25,7 +25,7 @@ from escalade.engine.effects import persist_leased
 from escalade.engine.ids import new_id
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import inbox, incidents, rule_state, signals, wakeups
-from escalade.storage.database import pipelined
+from escalade.storage.database import ANSWER_UNREAD, pipelined
 from escalade.storage.deliveries import Delivery, Lease
 from escalade.storage.signals import StoredSignal
 from escalade.storage.timers import DueTimer
@@ -342,10 +342,12 @@ def _lock_groups(conn: Connection, keys: set[str]) -> None:
     """
     if conn.dialect.name != "postgresql" or not keys:
         return
+    # Nothing reads the answer: the server takes the locks before the next
+    # statement (the open-incident read) runs, so a pipeline need not wait here.
     conn.execute(
         text(
             "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
             "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
-        ),
+        ).execution_options(**{ANSWER_UNREAD: True}),
         {"keys": sorted(keys)},
     )

@@ -79,16 +79,13 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
     return engine
 
 
-# In a pipelined transaction, the statements whose answer nobody reads: inserts
-# without RETURNING, NOTIFY, and the advisory lock (whose effect the server
-# orders before the next statement; nothing waits for its answer).
-_ANSWER_UNREAD = re.compile(
-    r"\s*(?:INSERT\b(?![^;]*\bRETURNING\b)|NOTIFY\b|SELECT pg_advisory_xact_lock\()",
-    re.IGNORECASE,
-)
+# In a pipelined transaction, the statements whose answer cannot be read:
+# inserts without RETURNING (nobody here reads their row count) and NOTIFY.
+_UNREAD_SHAPES = re.compile(r"\s*(?:INSERT\b(?![^;]*\bRETURNING\b)|NOTIFY\b)", re.IGNORECASE)
 _PIPELINE = "escalade.pipeline"
-# An execution option for a statement whose answer (rows, row count) nobody
-# reads, beyond those `_ANSWER_UNREAD` recognises: it too travels unsynced.
+# The execution option for any other statement whose answer (rows, row count)
+# its caller never reads, such as an advisory lock whose effect the server
+# orders before the next statement: it too travels unsynced.
 ANSWER_UNREAD = "escalade_answer_unread"
 
 
@@ -100,7 +97,8 @@ def pipelined(db: Engine) -> Iterator[Connection]:
     answers. Every statement whose answer is read (a SELECT, an UPDATE whose
     row count is checked, anything with RETURNING) is synced at once
     (`_answer_when_read`), so the code inside reads as if nothing were
-    pipelined; inserts and NOTIFY travel with the next sync, and the commit
+    pipelined; inserts, NOTIFY and statements marked `ANSWER_UNREAD` travel
+    with the next sync, and the commit
     syncs the rest. An error in a pipelined insert surfaces at that next sync
     or at the commit, and rolls the whole transaction back as before. Other
     databases get a plain transaction.
@@ -130,7 +128,7 @@ def _answer_when_read(
     _executemany: bool,
 ) -> None:
     pipeline = conn.info.get(_PIPELINE)
-    if pipeline is None or _ANSWER_UNREAD.match(statement):
+    if pipeline is None or _UNREAD_SHAPES.match(statement):
         return
     if context is not None and context.execution_options.get(ANSWER_UNREAD):
         return

@@ -32,11 +32,13 @@ INBOX = "inbox"
 
 
 def notify(conn: Connection, payload: str = "") -> None:
-    """Ask every listening worker to look for work once this transaction commits;
-    with `SEND`, only for messages to send."""
+    """Ask every listening worker to look for work once this transaction commits:
+    for anything, or only for messages to send (`SEND`), or for queued signals
+    (`INBOX`)."""
+    if payload not in ("", SEND, INBOX):
+        raise ValueError(f"unknown wake-up payload {payload!r}")
     if conn.dialect.name == "postgresql":
-        known = payload in (SEND, INBOX)
-        conn.execute(text(f"NOTIFY {CHANNEL}, '{payload}'" if known else f"NOTIFY {CHANNEL}"))
+        conn.execute(text(f"NOTIFY {CHANNEL}, '{payload}'"))
 
 
 def listen_url(database_url: str) -> str | None:
