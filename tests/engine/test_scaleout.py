@@ -314,6 +314,33 @@ def test_a_worker_waiting_out_the_routers_linger_is_not_woken_again_by_more_sign
     assert worker.wake.is_set()
 
 
+def test_the_routers_linger_grows_with_slow_passes_up_to_a_cap() -> None:
+    tuning = Tuning(route_linger=0.02)
+    assert tuning.linger_after(0.0) == 0.02  # quick passes: the configured wait
+    assert tuning.linger_after(0.03) == pytest.approx(0.12)  # four passes' time
+    assert tuning.linger_after(5.0) == 0.25  # never longer than the cap
+    assert Tuning(route_linger=1.0).linger_after(0.03) == 1.0  # a longer setting wins
+
+
+def test_after_a_slow_routing_pass_a_lone_queued_signal_waits_longer(
+    harness: Harness, clock: FakeClock
+) -> None:
+    service = harness.service()
+    worker = harness.worker(service)
+    ticks = iter([10.0, 10.05, 20.0, 20.0])  # the next pass takes 50 ms
+    worker.stopwatch = lambda: next(ticks)
+    service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+    assert worker.route_inbox(clock.now()) == 0  # lingers for more
+    clock.advance(seconds=0.03)
+    assert worker.route_inbox(clock.now()) == 1  # after route_linger (20 ms)
+    service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+    assert worker.route_inbox(clock.now()) == 0
+    clock.advance(seconds=0.1)
+    assert worker.route_inbox(clock.now()) == 0  # four times 50 ms: not yet
+    clock.advance(seconds=0.11)
+    assert worker.route_inbox(clock.now()) == 1
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_queueing_generated_ids_is_one_statement_that_wakes_the_workers(
@@ -396,6 +423,7 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
     queued = service.enqueue(service.accept(wire))
     assert queued.due_now and not any(a.duplicate for a in queued.accepted)
     worker = small_batches(harness.worker(service))
+    worker.stopwatch = lambda: 0.0  # passes that take no time: the linger stays the default
     if database_url.startswith("postgresql"):
         # Another process routing holds the router lock: this worker routes nothing.
         with service.db.begin() as held:

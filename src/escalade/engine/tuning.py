@@ -8,6 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# Queued signals wait at least this many times as long as the last routing pass
+# took (so routing takes at most about a fifth of the time)...
+ROUTE_SHARE = 4.0
+# ...but never longer than this before they are routed.
+LINGER_CAP = 0.25
+
 
 class TuningError(ValueError):
     """An ESCALADE_* knob holds something that is not a positive number."""
@@ -26,11 +32,26 @@ class Tuning:
     # How long queued signals (respond-async) may wait for more before a routing
     # pass takes fewer than `route_batch`: a pass costs about as much for 16 signals as
     # for 100, so under a stream of single signals lingering doubles the rate.
+    # The least wait: see `linger_after`.
     route_linger: float = 0.02
     # Queued signals routed per pass. Larger than `batch`: signals joining one
     # incident in a pass cost one change and one timeline entry, so a pass of
     # 1,000 routes about twice as many a second as passes of 200 (bench/).
     route_batch: int = 1000
+
+    def linger_after(self, last_pass: float) -> float:
+        """How long queued signals wait for more, given the seconds the last
+        routing pass took: `route_linger`, or longer while passes are slow.
+
+        A pass costs mostly per incident it touches: under a stream of single
+        signals spread over 50 groups, a pass of 25 costs 13 ms and one of 200
+        costs 21 ms (`bench/route.py`). Passes back to back at 20 ms would
+        route a few signals each and take the CPU that accepting the stream
+        needs (the API shares the process on SQLite, the cores on PostgreSQL);
+        waiting four passes' time routes more at once, and the wait stays
+        short when passes are quick.
+        """
+        return max(self.route_linger, min(LINGER_CAP, ROUTE_SHARE * last_pass))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tuning:

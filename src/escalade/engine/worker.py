@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -88,6 +89,9 @@ class Worker:
     stopping: threading.Event = field(default_factory=threading.Event)
     _scheduled_for: str = field(default="", init=False)  # policy digest drills were set for
     _inbox_seen: datetime | None = field(default=None, init=False)  # inbox found non-empty
+    _route_took: float = field(default=0.0, init=False)  # seconds the last routing pass took
+    # What times a routing pass (Tuning.linger_after): seconds, monotonic.
+    stopwatch: Callable[[], float] = field(default=time.perf_counter, repr=False)
     _send_wake: threading.Event = field(default_factory=threading.Event, init=False)
     # Pages ingest in this process wrote already claimed by this worker (run_for).
     handoff: Handoff | None = field(default=None, init=False)
@@ -407,7 +411,9 @@ class Worker:
         if waiting < batch and self._route_in(now) > 0:
             return 0
         self._inbox_seen = None
+        started = self.stopwatch()
         routed = route_queued(self.db, self.policy(), now, batch, lease_from(self.handoff, now))
+        self._route_took = self.stopwatch() - started
         hand_over(self.handoff, self.db, routed.handed, self.wake)
         if routed.due_now:
             self.wake.set()
@@ -428,7 +434,7 @@ class Worker:
         if self._inbox_seen is None:
             return 0.0
         waited = (now - self._inbox_seen).total_seconds()
-        return max(0.0, self.tuning.route_linger - waited)
+        return max(0.0, self.tuning.linger_after(self._route_took) - waited)
 
     def run_once(self, *, sending: bool = True) -> int:
         """One pass: route the inbox, fire due timers, and (unless a thread of its
