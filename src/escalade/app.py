@@ -47,8 +47,9 @@ from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
 from escalade.domain.ratelimit import RateLimiter
 from escalade.engine.acklinks import configured
-from escalade.engine.batcher import GroupCommitter
+from escalade.engine.batcher import GroupCommitter, in_thread
 from escalade.engine.inbound import Inbound
+from escalade.engine.loop_inbox import inbox_commit
 from escalade.engine.service import Escalade
 from escalade.engine.worker import Worker
 from escalade.settings import Settings
@@ -85,8 +86,9 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         callback_urls=settings.callback_urls,
         ack_links=configured(settings.secret_key, settings.public_url, settings.ack_link_ttl),
     )
-    committer = GroupCommitter(escalade.ingest)
-    queue = GroupCommitter(escalade.enqueue)
+    committer = GroupCommitter(in_thread(escalade.ingest))
+    queued, loop_inbox = inbox_commit(escalade)
+    queue = GroupCommitter(queued)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
     worker = Worker.of(escalade, senders, settings.tuning)
@@ -114,6 +116,8 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
                 thread.join(timeout=30)
             await committer.stop()
             await queue.stop()
+            if loop_inbox is not None:
+                await loop_inbox.close()
             senders.close()
             escalade.close()
 

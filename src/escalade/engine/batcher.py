@@ -9,13 +9,17 @@ a fraction of a millisecond, and without the wait the next commit would start
 with one or two of them and leave the rest for the commit after. If a shared
 commit fails, each request is retried alone so that one bad request cannot fail
 its neighbours.
+
+A commit is awaited on the event loop: a blocking one runs in a thread
+(`in_thread`); the inbox's commit on PostgreSQL runs on the loop itself
+(engine/loop_inbox.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from escalade.domain.signals import Signal
@@ -28,10 +32,22 @@ class _Pending:
     future: asyncio.Future[tuple[Accepted, ...]] = field(repr=False)
 
 
+Commit = Callable[[Sequence[Signal]], Awaitable[IngestResult]]
+
+
+def in_thread(commit: Callable[[Sequence[Signal]], IngestResult]) -> Commit:
+    """A blocking commit, run in a worker thread so the loop goes on meanwhile."""
+
+    async def threaded(signals: Sequence[Signal]) -> IngestResult:
+        return await asyncio.to_thread(commit, signals)
+
+    return threaded
+
+
 class GroupCommitter:
     def __init__(
         self,
-        commit: Callable[[Sequence[Signal]], IngestResult],
+        commit: Commit,
         *,
         max_signals: int = 5000,
         linger: float = 0.001,
@@ -101,7 +117,7 @@ class GroupCommitter:
     async def _flush(self, group: list[_Pending]) -> None:
         combined = [s for p in group for s in p.signals]
         try:
-            result = await asyncio.to_thread(self._commit, combined)
+            result = await self._commit(combined)
         except Exception as exc:  # noqa: BLE001 - handed to each waiting request below
             if len(group) == 1:
                 _fail(group[0], exc)

@@ -78,7 +78,7 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
     """
     if all(s.fresh for s in batch):
         # Nothing to look up, nothing that can clash.
-        inbox.append_fresh(db, [_queued(s) for s in batch])
+        inbox.append_fresh(db, [queued_record(s) for s in batch])
         return IngestResult(tuple(Accepted(s.id, None) for s in batch), bool(batch))
     with db.begin() as conn:
         seen = inbox.known(conn, [s.id for s in batch if not s.fresh])
@@ -88,7 +88,7 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
             duplicate = s.id in seen
             if not duplicate:
                 seen.add(s.id)
-                records.append(_queued(s))
+                records.append(queued_record(s))
             answers.append(Accepted(s.id, None, duplicate=duplicate))
         inbox.append(conn, records)
         if records:
@@ -96,7 +96,7 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
     return IngestResult(tuple(answers), bool(records))
 
 
-def _queued(signal: Signal) -> dict[str, Any]:
+def queued_record(signal: Signal) -> dict[str, Any]:
     """A signal's inbox record: its stored form, marked when its id is fresh."""
     record = signal.to_record()
     return {**record, "fresh": True} if signal.fresh else record

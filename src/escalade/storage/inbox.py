@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+from psycopg import AsyncConnection
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from escalade.storage.schema import inbox, signals
@@ -66,6 +67,16 @@ def append_fresh(db: Engine, records: Sequence[dict[str, Any]]) -> None:
         return
     with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql(_PG_APPEND_WAKING, _arrays(records))
+
+
+async def append_fresh_on_loop(
+    conn: AsyncConnection[Any], records: Sequence[dict[str, Any]]
+) -> None:
+    """`append_fresh` on PostgreSQL from the event loop itself, over an
+    autocommit connection of the caller's: the same one statement, without a
+    thread to hand the commit to and take the answer back from."""
+    if records:
+        await conn.execute(_PG_APPEND_WAKING, _arrays(records))
 
 
 def _arrays(records: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
