@@ -22,7 +22,7 @@ from escalade.domain.signals import Signal
 from escalade.engine.batcher import Commit, in_thread
 from escalade.engine.ingest import Accepted, IngestResult, queued_record
 from escalade.engine.service import Escalade
-from escalade.storage import inbox
+from escalade.storage import inbox, wakeups
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,7 @@ class LoopInbox:
     """The inbox's commit for the group committer, on the loop where it can be."""
 
     def __init__(self, escalade: Escalade) -> None:
-        url = escalade.db.url.set(drivername="postgresql")
-        self._conninfo = url.render_as_string(hide_password=False)
+        self._conninfo = wakeups.libpq_dsn(escalade.db.url.render_as_string(hide_password=False))
         self._escalade = escalade
         self._threaded = in_thread(escalade.enqueue)
         self._conn: psycopg.AsyncConnection[Any] | None = None
