@@ -71,9 +71,10 @@ def matches(match: Match, signal: Signal) -> bool:
         return False
     if match.source is not None and signal.source != match.source:
         return False
-    if any(signal.subject.get(k) != v for k, v in match.subject.items()):
+    # Most rules match on kind alone: the generators are not even started then.
+    if match.subject and any(signal.subject.get(k) != v for k, v in match.subject.items()):
         return False
-    return all(signal.labels.get(k) == v for k, v in match.labels.items())
+    return not match.labels or all(signal.labels.get(k) == v for k, v in match.labels.items())
 
 
 def observe(

@@ -99,9 +99,19 @@ _SQLITE_APPEND = "INSERT OR IGNORE INTO inbox (id, body) VALUES (?, ?)"
 
 
 def take(conn: Connection, limit: int) -> list[tuple[int, dict[str, Any]]]:
-    """The oldest queued records with their sequence numbers, in arrival order."""
+    """The oldest queued records with their sequence numbers, in arrival order.
+
+    On PostgreSQL the bodies come as text and orjson reads them, as it wrote
+    them: psycopg's own JSON loader is the standard library's, several times
+    slower, and it was a twentieth of a routing pass."""
+    if conn.dialect.name == "postgresql":
+        found = conn.exec_driver_sql(_PG_TAKE, {"limit": limit})
+        return [(int(seq), orjson.loads(body)) for seq, body in found]
     rows = conn.execute(select(inbox.c.seq, inbox.c.body).order_by(inbox.c.seq).limit(limit))
     return [(int(r.seq), r.body) for r in rows]
+
+
+_PG_TAKE = "SELECT seq, body::text FROM inbox ORDER BY seq LIMIT %(limit)s"
 
 
 def remove(conn: Connection, seqs: Sequence[int]) -> None:
