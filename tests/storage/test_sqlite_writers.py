@@ -3,13 +3,16 @@ its busy handler (storage/database.py, `_QueuedWriter`)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import OperationalError
 
+from escalade.storage import database
 from escalade.storage.database import connect
 
 
@@ -103,3 +106,19 @@ def test_readers_take_no_write_lock(tmp_path: Path) -> None:
     assert _count(reader) == 1
     writer.dispose()
     reader.dispose()
+
+
+def test_a_begin_refused_by_another_process_gives_the_lock_back(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    engine = _no_busy_wait(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(OperationalError, match="locked"), engine.begin():
+        pass
+    assert not database._WRITERS[str(path)].locked()  # or every writer here would wait
+    other.execute("COMMIT")
+    other.close()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    assert _count(engine) == 1
+    engine.dispose()

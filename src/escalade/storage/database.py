@@ -65,11 +65,16 @@ def connect(url: str, *, for_writes: bool = True) -> Engine:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             # Readers (for_writes=False) take no lock: WAL gives them a snapshot.
-            if for_writes:
-                conn.connection.driver_connection.take_write_lock()
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
+            if not for_writes:
                 conn.exec_driver_sql("BEGIN")
+                return
+            writer = conn.connection.driver_connection
+            writer.take_write_lock()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.give_back_write_lock()  # no transaction began: none will end
+                raise
 
         return engine
     engine = create_engine(
@@ -181,10 +186,13 @@ class _QueuedWriter(sqlite3.Connection):
     def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
         name = str(database)
-        if name not in ("", ":memory:") and not name.startswith("file:"):
-            name = os.path.abspath(name)
-        with _WRITERS_GUARD:
-            self._writers = _WRITERS.setdefault(name, threading.Lock())
+        if name in ("", ":memory:"):
+            self._writers = threading.Lock()  # a database of this connection's own
+        else:
+            if not name.startswith("file:"):
+                name = os.path.abspath(name)
+            with _WRITERS_GUARD:
+                self._writers = _WRITERS.setdefault(name, threading.Lock())
         self._holding = False
 
     def take_write_lock(self) -> None:
@@ -197,7 +205,7 @@ class _QueuedWriter(sqlite3.Connection):
             raise sqlite3.OperationalError("database is locked")
         self._holding = True
 
-    def _give_back(self) -> None:
+    def give_back_write_lock(self) -> None:
         if self._holding:
             self._holding = False
             self._writers.release()
@@ -206,19 +214,19 @@ class _QueuedWriter(sqlite3.Connection):
         try:
             super().commit()
         finally:
-            self._give_back()
+            self.give_back_write_lock()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
-            self._give_back()
+            self.give_back_write_lock()
 
     def close(self) -> None:
         try:
             super().close()
         finally:
-            self._give_back()
+            self.give_back_write_lock()
 
 
 def is_postgres(engine: Engine) -> bool:
