@@ -57,6 +57,7 @@ class GroupCommitter:
         self._linger = linger
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self._arrival: asyncio.Future[None] | None = None
         self._last_group = 1
 
@@ -64,11 +65,17 @@ class GroupCommitter:
         self._task = asyncio.create_task(self._run(), name="escalade-group-commit")
 
     async def stop(self) -> None:
+        """Take no more; a commit under way finishes and answers its requests
+        (cancelled half-way, it might commit signals whose senders never hear
+        so and send them again)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._flushing is not None:
+            with contextlib.suppress(Exception):
+                await self._flushing
 
     async def submit(self, signals: Sequence[Signal]) -> tuple[Accepted, ...]:
         return await self.enqueue(signals)
@@ -101,7 +108,10 @@ class GroupCommitter:
                     break
                 await self._arrived(loop, left)
             self._last_group = len(group)
-            await self._flush(group)
+            self._flushing = asyncio.ensure_future(self._flush(group))
+            # Shielded: stopping cancels the wait for the commit, not the commit.
+            await asyncio.shield(self._flushing)
+            self._flushing = None
 
     async def _arrived(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         """Wait until a request is queued, or `timeout` seconds."""
