@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 
 def insert_ignoring_duplicates(
@@ -16,13 +18,19 @@ def insert_ignoring_duplicates(
     written, skipped duplicates left out; otherwise nothing."""
     if not rows:
         return []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing()
+    statement = _ignoring_duplicates(conn.dialect.name, table, returning)
     if not returning:
         conn.execute(statement, list(rows))
         return []
-    column = table.c[returning]
-    return list(conn.execute(statement.returning(column), list(rows)).scalars())
+    return list(conn.execute(statement, list(rows)).scalars())
+
+
+@cache
+def _ignoring_duplicates(dialect_name: str, table: Table, returning: str) -> Insert:
+    """The statement, built once per table (a statement keeps its cache key)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement: Insert = dialect.insert(table).on_conflict_do_nothing()
+    return statement.returning(table.c[returning]) if returning else statement
 
 
 def upsert(conn: Connection, table: Table, keys: list[str], row: dict[str, Any]) -> None:

@@ -60,13 +60,7 @@ def append(conn: Connection, records: Sequence[Record], *, started: Collection[s
     if moved:
         # The heads are locked above, so each update finds its row: in a
         # pipelined transaction nothing waits for the count.
-        conn.execute(
-            update(audit_heads)
-            .where(audit_heads.c.incident_id == bindparam("key"))
-            .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-            .execution_options(**{ANSWER_UNREAD: True}),
-            moved,
-        )
+        conn.execute(_MOVE_HEADS, moved)
     # A chain without a head is one this transaction starts (an incident or review
     # it creates, invisible to other writers until commit). Should another writer
     # start the same chain anyway, the primary key fails one of them: no fork.
@@ -77,15 +71,25 @@ def append(conn: Connection, records: Sequence[Record], *, started: Collection[s
         conn.execute(audit_heads.insert(), new_heads)
 
 
+# Built once (each append uses them; building one costs about 100 µs).
+_MOVE_HEADS = (
+    update(audit_heads)
+    .where(audit_heads.c.incident_id == bindparam("key"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+    .execution_options(**{ANSWER_UNREAD: True})
+)
+_LOCK_HEADS = (
+    select(audit_heads.c.incident_id, audit_heads.c.seq, audit_heads.c.hash)
+    .where(audit_heads.c.incident_id.in_(bindparam("ids", expanding=True)))
+    .order_by(audit_heads.c.incident_id)
+    .with_for_update()
+)
+
+
 def _lock_heads(conn: Connection, incident_ids: list[str]) -> dict[str, tuple[int, str]]:
     """The existing heads of these chains, locked until commit (in one fixed order,
     so two writers never deadlock)."""
-    rows = conn.execute(
-        select(audit_heads.c.incident_id, audit_heads.c.seq, audit_heads.c.hash)
-        .where(audit_heads.c.incident_id.in_(incident_ids))
-        .order_by(audit_heads.c.incident_id)
-        .with_for_update()
-    )
+    rows = conn.execute(_LOCK_HEADS, {"ids": incident_ids})
     return {r.incident_id: (r.seq, r.hash) for r in rows}
 
 

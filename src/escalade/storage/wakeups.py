@@ -31,14 +31,18 @@ SEND = "send"
 INBOX = "inbox"
 
 
+_NOTIFY = {payload: text(f"NOTIFY {CHANNEL}, '{payload}'") for payload in ("", SEND, INBOX)}
+
+
 def notify(conn: Connection, payload: str = "") -> None:
     """Ask every listening worker to look for work once this transaction commits:
     for anything, or only for messages to send (`SEND`), or for queued signals
     (`INBOX`)."""
-    if payload not in ("", SEND, INBOX):
+    statement = _NOTIFY.get(payload)
+    if statement is None:
         raise ValueError(f"unknown wake-up payload {payload!r}")
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"NOTIFY {CHANNEL}, '{payload}'"))
+        conn.execute(statement)
 
 
 def listen_url(database_url: str) -> str | None:
