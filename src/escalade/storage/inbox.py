@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select
 
 from escalade.storage.schema import inbox, signals
 from escalade.storage.wakeups import CHANNEL, INBOX
@@ -141,5 +141,10 @@ def depth(conn: Connection) -> int:
 
 def waiting(conn: Connection, up_to: int) -> int:
     """How many signals are queued, counting no further than `up_to`."""
-    first = select(inbox.c.seq).limit(up_to).subquery()
-    return int(conn.execute(select(func.count()).select_from(first)).scalar_one())
+    return int(conn.execute(_WAITING, {"up_to": up_to}).scalar_one())
+
+
+# Built once: every worker pass asks (building it cost about 100 µs).
+_WAITING = select(func.count()).select_from(
+    select(inbox.c.seq).limit(bindparam("up_to")).subquery()
+)
