@@ -119,6 +119,7 @@ _OPEN_BY_GROUP = (
     .order_by(incidents.c.opened_at)
 )
 _OPEN_BY_GROUP_LOCKED = _OPEN_BY_GROUP.with_for_update()
+_INSERT = incidents.insert()
 
 
 def open_by_group(conn: Connection, keys: Iterable[str], *, lock: bool) -> dict[str, Incident]:
@@ -132,7 +133,7 @@ def open_by_group(conn: Connection, keys: Iterable[str], *, lock: bool) -> dict[
 
 def insert(conn: Connection, new: Sequence[Incident]) -> None:
     if new:
-        conn.execute(incidents.insert(), [to_row(i) for i in new])
+        conn.execute(_INSERT, [to_row(i) for i in new])
 
 
 def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
