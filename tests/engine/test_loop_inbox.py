@@ -31,9 +31,9 @@ def test_fresh_signals_are_queued_on_the_loop_and_wake_the_workers(
     service.queued = hook.set
     listener = wakeups.Listener(database_url, lambda: None, on_inbox=woke.set)
     listener.start()
-    threads: list[str] = []
+    on_pool: list[str] = []
     event.listen(
-        service.db, "before_cursor_execute", lambda *a: threads.append("pool")
+        service.db, "before_cursor_execute", lambda *a: on_pool.append(a[2])
     )  # the pool's connections are the thread path's; the loop has its own
     loop_inbox = LoopInbox(service)
 
@@ -53,7 +53,7 @@ def test_fresh_signals_are_queued_on_the_loop_and_wake_the_workers(
     finally:
         listener.stop()
     assert hook.is_set()  # this process's worker is told too
-    assert threads == []
+    assert on_pool == []  # nothing went through the thread path's pool
     assert _queued_ids(harness) == list(ids)
 
 

@@ -79,7 +79,7 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
     if all(s.fresh for s in batch):
         # Nothing to look up, nothing that can clash.
         inbox.append_fresh(db, [queued_record(s) for s in batch])
-        return IngestResult(tuple(Accepted(s.id, None) for s in batch), bool(batch))
+        return queued_fresh(batch)
     with db.begin() as conn:
         seen = inbox.known(conn, [s.id for s in batch if not s.fresh])
         records: list[dict[str, Any]] = []
@@ -94,6 +94,11 @@ def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
         if records:
             wakeups.notify(conn, wakeups.INBOX)
     return IngestResult(tuple(answers), bool(records))
+
+
+def queued_fresh(batch: Sequence[Signal]) -> IngestResult:
+    """The answer for a batch of fresh signals appended to the inbox."""
+    return IngestResult(tuple(Accepted(s.id, None) for s in batch), bool(batch))
 
 
 def queued_record(signal: Signal) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import psycopg
 
 from escalade.domain.signals import Signal
 from escalade.engine.batcher import Commit, in_thread
-from escalade.engine.ingest import Accepted, IngestResult, queued_record
+from escalade.engine.ingest import IngestResult, queued_fresh, queued_record
 from escalade.engine.service import Escalade
 from escalade.storage import inbox, wakeups
 
@@ -51,7 +51,7 @@ class LoopInbox:
             await inbox.append_fresh_on_loop(await self._connection(), records)
         if signals:
             self._escalade.queued()  # the worker in this process, if any, looks
-        return IngestResult(tuple(Accepted(s.id, None) for s in signals), bool(signals))
+        return queued_fresh(signals)
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:

@@ -105,19 +105,17 @@ def _row(n: Notify, now: datetime) -> dict[str, Any]:
     }
 
 
-def _claimable(now: Any) -> Any:
-    return and_(
-        deliveries.c.status == DeliveryStatus.PENDING.value,
-        deliveries.c.next_attempt_at <= now,
-        or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-    )
-
-
 # The worker's statements, built once: it runs them on every pass, and
 # building one costs about 100 µs (a statement keeps its cache key once made).
 _CLAIMABLE = (
     select(deliveries)
-    .where(_claimable(bindparam("now")))
+    .where(
+        and_(
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+            deliveries.c.next_attempt_at <= bindparam("now"),
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < bindparam("now")),
+        )
+    )
     .order_by(deliveries.c.next_attempt_at)
     .limit(bindparam("limit"))
 )
