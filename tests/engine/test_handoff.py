@@ -13,6 +13,7 @@ from escalade.domain.effects import Notify
 from escalade.domain.signals import SignalIn
 from escalade.engine.handoff import Handoff
 from escalade.engine.service import Escalade
+from escalade.engine.worker import DELIVERY_SLICE
 from escalade.storage import deliveries
 from escalade.storage.schema import deliveries as delivery_rows
 from support.engines import Harness
@@ -200,7 +201,7 @@ def test_the_worker_hands_what_it_routes_and_fires_to_its_own_sender(
     rung_two = worker.handoff.take()
     # Rung 2 pages bob and carol, and alice again.
     assert sorted(str(d.person) for d in rung_two) == ["alice", "bob", "carol"]
-    assert worker._send_claimed([alice, *rung_two], clock.now()) == 4
+    assert worker._send_claimed([alice, *rung_two], clock.now() + DELIVERY_SLICE) == 4
     assert worker.deliver_due(clock.now()) == 0  # nothing was left unclaimed
     people = sorted(r.json()["recipient"]["person"] for r in sink.wait_for(4))
     assert people == ["alice", "alice", "bob", "carol"]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from conftest import FakeClock
 from escalade.channels.signing import verify
 from escalade.domain.signals import SignalIn
+from escalade.storage import deliveries as deliveries_store
 from escalade.storage.schema import deliveries
 from support.engines import Harness
 from support.policies import BASE
@@ -165,6 +166,65 @@ def test_a_pass_sends_for_a_slice_then_hands_the_rest_back_for_due_timers(
     assert worker.deliver_due(worker.clock.now()) == 1
     assert worker.deliver_due(worker.clock.now()) == 1
     assert len(sink.wait_for(3)) == 3
+
+
+class Slow(FakeClock):
+    """Simulated time that moves 2 ms each time it is read."""
+
+    def now(self) -> datetime:
+        self.at += timedelta(milliseconds=2)
+        return self.at
+
+
+def pending_pages(service) -> list[tuple[str, int, str | None]]:  # type: ignore[no-untyped-def]
+    with service.db.connect() as conn:
+        rows = conn.execute(
+            select(deliveries.c.status, deliveries.c.attempts, deliveries.c.claimed_by).where(
+                deliveries.c.status == "pending"
+            )
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("before_timers", [False, True])
+def test_a_pass_that_fires_timers_stops_sending_when_the_next_one_falls_due(
+    harness: Harness, clock: FakeClock, sink: Sink, before_timers: bool
+) -> None:
+    """Where one loop sends and fires timers (SQLite), a backlog of pages must not
+    hold a rung back for the whole slice: the pass ends when the next timer is due."""
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    for n in range(10):
+        service.ingest(service.accept([SignalIn.model_validate({**LEAK, "dedup_key": f"{n}"})]))
+    # The first rung's timers fall due in 5 minutes; stand 20 ms short of that.
+    worker = harness.worker(service)
+    worker.clock = Slow(clock.now() + timedelta(minutes=5, milliseconds=-20))
+    sent = worker.deliver_due(worker.clock.now(), before_timers=before_timers)
+    if not before_timers:
+        assert sent == 10  # 100 ms of sending at a few ms a page: the whole backlog
+        return
+    assert 1 <= sent < 10
+    assert sorted(pending_pages(service)) == [("pending", 0, None)] * (10 - sent)  # given back
+    assert worker.fire_due_timers(worker.clock.now()) == 20  # 10 rungs, 10 ack windows
+
+
+def test_a_worker_gives_back_only_the_claims_it_still_holds(
+    harness: Harness, clock: FakeClock, sink: Sink
+) -> None:
+    """A claim whose lease ran out and that another worker took is not the first
+    worker's to hand back: the second's lease and attempt count stand."""
+    service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
+    open_one(service)
+    with service.db.begin() as conn:
+        [page] = deliveries_store.claim(conn, clock.now(), 10, timedelta(seconds=30), "first")
+    later = clock.now() + timedelta(minutes=1)  # the first lease has run out
+    with service.db.begin() as conn:
+        [again] = deliveries_store.claim(conn, later, 10, timedelta(seconds=30), "second")
+        deliveries_store.release(conn, "first", [page.id])
+    assert again.id == page.id
+    assert pending_pages(service) == [("pending", 2, "second")]
+    with service.db.begin() as conn:
+        deliveries_store.release(conn, "second", [page.id])
+    assert pending_pages(service) == [("pending", 1, None)]
 
 
 @pytest.mark.postgres

@@ -37,6 +37,10 @@ class Handoff:
         self._queue: list[Delivery] = []
         self._closed = False
 
+    @property
+    def worker_id(self) -> str:
+        return self._worker_id
+
     def lease(self, now: datetime) -> Lease | None:
         """The lease for a transaction's messages, or None when they should go
         the ordinary way (the sender is behind, or stopping)."""
@@ -82,8 +86,8 @@ def hand_over(
     """Give the sender what a committed transaction wrote leased to it; if the
     handoff closed meanwhile (the worker is stopping), the claims go back to
     the outbox and `wake` rouses whoever sends them now."""
-    if not handed or (handoff is not None and handoff.give(handed)):
-        return
+    if not handed or handoff is None or handoff.give(handed):
+        return  # (without a handoff there was no lease, so nothing was handed)
     with db.begin() as conn:
-        deliveries.release(conn, [d.id for d in handed])
+        deliveries.release(conn, handoff.worker_id, [d.id for d in handed])
     wake.set()

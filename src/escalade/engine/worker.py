@@ -72,6 +72,10 @@ def backoff(
 
 # How long one pass of sending may last before unattempted claims go back.
 DELIVERY_SLICE = timedelta(milliseconds=100)
+# Where the loop both sends and fires timers (SQLite), the least a pass sends
+# for when a timer falls due sooner: a rung waits no longer than this and one
+# message, and a storm of due timers still leaves the backlog of pages a share.
+TIMER_SLICE = timedelta(milliseconds=10)
 
 
 @dataclass
@@ -187,21 +191,27 @@ class Worker:
         log.info("timers.fired", extra={"count": len(due)})
         return len(due)
 
-    def deliver_due(self, now: datetime) -> int:
+    def deliver_due(self, now: datetime, *, before_timers: bool = False) -> int:
         """Send due deliveries for at most `DELIVERY_SLICE` (and at least one), then
-        hand the rest back. In `run_once` (drills, tests) the same pass fires the
-        timers, which a backlog of messages must not hold back; in `run`, where a
-        thread of its own sends, short passes keep claims well inside their lease."""
+        hand the rest back. In `run_once` (drills, tests, and `run` on SQLite) the
+        same pass fires the timers, which a backlog of messages must not hold
+        back: `before_timers` ends the slice when the next timer falls due (after
+        `TIMER_SLICE` at the least, so a storm of timers leaves pages a share).
+        In `run` on PostgreSQL, where a thread of its own sends, short passes
+        keep claims well inside their lease."""
         with self.db.begin() as conn:
             claimed = deliveries.claim(
                 conn, now, self.batch, timedelta(seconds=self.tuning.lease), self.worker_id
             )
-        return self._send_claimed(claimed, now)
-
-    def _send_claimed(self, claimed: list[Delivery], now: datetime) -> int:
-        """Send claimed deliveries for at most `DELIVERY_SLICE`; give back the rest."""
-        loaded = self.policy()
+            next_timer = timers.next_due(conn) if before_timers and claimed else None
         until = now + DELIVERY_SLICE
+        if next_timer is not None:
+            until = min(until, max(next_timer, now + TIMER_SLICE))
+        return self._send_claimed(claimed, until)
+
+    def _send_claimed(self, claimed: list[Delivery], until: datetime) -> int:
+        """Send claimed deliveries until `until` (at least one); give back the rest."""
+        loaded = self.policy()
         for done, delivery in enumerate(claimed):
             stopping = self.stopping.is_set()
             if stopping or (done and self.clock.now() >= until):
@@ -209,7 +219,7 @@ class Worker:
                 # stop, for this loop's next pass (after due timers) otherwise.
                 rest = [d.id for d in claimed[done:]]
                 with self.db.begin() as conn:
-                    deliveries.release(conn, rest)
+                    deliveries.release(conn, self.worker_id, rest)
                 log.info(
                     "worker.claims_released",
                     extra={"count": len(rest), "reason": "stop" if stopping else "slice"},
@@ -223,7 +233,7 @@ class Worker:
         if self.handoff is None:
             return 0
         handed = self.handoff.take()
-        return self._send_claimed(handed, now) if handed else 0
+        return self._send_claimed(handed, now + DELIVERY_SLICE) if handed else 0
 
     def _deliver(self, loaded: LoadedPolicy, delivery: Delivery) -> None:
         policy = loaded.policy
@@ -441,7 +451,7 @@ class Worker:
         own sends) send due deliveries. How much was done."""
         now = self.clock.now()
         worked = self.route_inbox(now) + self.fire_due_timers(now)
-        return worked + self.deliver_due(now) if sending else worked
+        return worked + self.deliver_due(now, before_timers=True) if sending else worked
 
     def audit(self, now: datetime) -> audit.AuditReport:
         return audit.run(
@@ -506,7 +516,7 @@ class Worker:
             return
         try:
             with self.db.begin() as conn:
-                deliveries.release(conn, left)
+                deliveries.release(conn, self.worker_id, left)
         except SQLAlchemyError:
             # Their lease runs out instead, and another worker sends them then.
             log.exception("worker.release_failed")

@@ -193,17 +193,26 @@ def mark_failed(conn: Connection, delivery_id: str, error: str) -> None:
     conn.execute(_FAILED, {"delivery_id": delivery_id, "error": error})
 
 
-def release(conn: Connection, delivery_ids: Sequence[str]) -> None:
-    """Hand back claims that were never attempted (a graceful stop): the attempt
-    counted at claim time is taken back and another worker may take them now."""
+def release(conn: Connection, worker_id: str, delivery_ids: Sequence[str]) -> None:
+    """Hand back claims of this worker's that were never attempted (a graceful
+    stop, the end of a pass's slice): the attempt counted at claim time is taken
+    back and another worker may take them now. A claim whose lease ran out and
+    that another worker holds, or has sent, is not this worker's to give back.
+
+    By id and holder only: with `status` in the condition SQLite searched the
+    index on (status, next_attempt_at), every pending row, rather than the
+    primary key (57 ms a pass behind a backlog of 100,000 pages)."""
     if not delivery_ids:
         return
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(list(delivery_ids)))
-        .where(deliveries.c.status == DeliveryStatus.PENDING.value)
-        .values(lease_until=None, claimed_by=None, attempts=deliveries.c.attempts - 1)
-    )
+    conn.execute(_RELEASE, {"ids": list(delivery_ids), "worker": worker_id})
+
+
+_RELEASE = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .where(deliveries.c.claimed_by == bindparam("worker"))
+    .values(lease_until=None, claimed_by=None, attempts=deliveries.c.attempts - 1)
+)
 
 
 def release_from(conn: Connection, worker_ids: Sequence[str]) -> int:
