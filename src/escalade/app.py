@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from escalade import __version__
+from escalade import __version__, heap
 from escalade.api import (
     ack,
     audit,
@@ -182,4 +182,6 @@ def _harden(app: FastAPI, settings: Settings) -> None:
 def create_app_from_env() -> FastAPI:
     """Factory for `escalade serve --workers N` (each process reads the environment)."""
     settings = Settings.from_env()
-    return create_app(replace(settings, run_engine=os.environ.get("ESCALADE_RUN_ENGINE") == "1"))
+    app = create_app(replace(settings, run_engine=os.environ.get("ESCALADE_RUN_ENGINE") == "1"))
+    heap.settle()  # this process is one of `serve --workers N`: its start-up is done
+    return app

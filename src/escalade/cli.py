@@ -15,7 +15,7 @@ from typing import Any
 import click
 import orjson
 
-from escalade import logs
+from escalade import heap, logs
 from escalade.settings import Settings
 
 _URL = click.option(
@@ -97,6 +97,7 @@ def serve(
     app = _build_app(settings)
     if app is None:
         sys.exit(1)
+    heap.settle()
     click.echo(f"Escalade listening on http://{settings.host}:{settings.port}/", err=True)
     from escalade.api.lane import IngestProtocol
 
@@ -193,7 +194,9 @@ def worker(policy: str | None, db: str | None) -> None:
     signals_.signal(signals_.SIGINT, halt)
     _reload_on_hangup(escalade)
     senders = Senders(callback_secret=settings.callback_secret)
-    Worker.of(escalade, senders, settings.tuning).run_for(escalade, stop, "worker")
+    worker_ = Worker.of(escalade, senders, settings.tuning)
+    heap.settle()
+    worker_.run_for(escalade, stop, "worker")
     senders.close()
     escalade.close()
 
