@@ -17,25 +17,28 @@ def spelled(value: int) -> str:
 
 @given(
     st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(9999, 1, 1)),
-    st.binary(min_size=10, max_size=10),
+    st.lists(st.binary(min_size=10, max_size=10), min_size=1, max_size=5),
 )
 def test_an_id_is_the_time_and_the_random_bits_in_crockford_base32(
-    when: datetime, random: bytes
+    when: datetime, randoms: list[bytes]
 ) -> None:
     now = when.replace(tzinfo=UTC)
     real = ids.os.urandom
-    ids.os.urandom = lambda n: random  # type: ignore[assignment]
+    ids.os.urandom = lambda n: b"".join(randoms)[:n]  # type: ignore[assignment]
     try:
-        made = ids.new_id("sig", now)
+        one = ids.new_id("sig", now)
+        many = ids.new_ids("sig", now, len(randoms))
     finally:
         ids.os.urandom = real
-    value = (int(now.timestamp() * 1000) << 80) | int.from_bytes(random, "big")
-    assert made == f"sig_{spelled(value)}"
+    ms = int(now.timestamp() * 1000)
+    expected = [f"sig_{spelled((ms << 80) | int.from_bytes(r, 'big'))}" for r in randoms]
+    assert one == expected[0]
+    assert many == expected
 
 
 def test_ids_sort_by_time_and_differ_within_a_millisecond() -> None:
     now = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
-    same_ms = {ids.new_id("inc", now) for _ in range(1000)}
+    same_ms = {ids.new_id("inc", now) for _ in range(500)} | set(ids.new_ids("inc", now, 500))
     assert len(same_ms) == 1000
     later = ids.new_id("inc", now + timedelta(milliseconds=1))
     assert all(later > earlier for earlier in same_ms)

@@ -22,7 +22,7 @@ from escalade.domain.incidents import Incident
 from escalade.domain.rules import Observation, Route, WindowState
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine.effects import persist_leased
-from escalade.engine.ids import new_id
+from escalade.engine.ids import new_id, new_ids
 from escalade.engine.policies import LoadedPolicy
 from escalade.storage import inbox, incidents, rule_state, signals, wakeups
 from escalade.storage.database import ANSWER_UNREAD, pipelined
@@ -52,7 +52,10 @@ class IngestResult:
 
 
 def accept(wire: Sequence[SignalIn], now: datetime) -> list[Signal]:
-    return [Signal.accept(w, signal_id=new_id("sig", now), received_at=now) for w in wire]
+    return [
+        Signal.accept(w, signal_id=signal_id, received_at=now)
+        for w, signal_id in zip(wire, new_ids("sig", now, len(wire)), strict=True)
+    ]
 
 
 def ingest(
