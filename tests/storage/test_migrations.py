@@ -46,3 +46,17 @@ def test_processes_starting_together_upgrade_one_after_another(database_url: str
     assert current_revision(engines[0]) == head_revision()
     for engine in engines:
         engine.dispose()
+
+
+def test_an_index_built_by_hand_beforehand_is_kept(database_url: str) -> None:
+    """docs/operations.md: on a large table, build 0011's index without blocking
+    writes first; the migration then finds it and carries on."""
+    engine = connect(database_url)
+    upgrade(engine, "0010")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_deliveries_sent ON deliveries (channel, delivered_at)"
+        )
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()

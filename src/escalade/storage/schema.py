@@ -205,6 +205,8 @@ deliveries = Table(
     Column("payload", Json, nullable=False),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_incident", "incident_id"),
+    # A channel's recent messages, for its per-contact throttle (0011).
+    Index("ix_deliveries_sent", "channel", "delivered_at"),
 )
 
 api_tokens = Table(
