@@ -100,6 +100,10 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         await committer.start()
         await queue.start()
         await anyio.to_thread.run_sync(escalade.record_policy, "startup")
+        try:
+            await anyio.to_thread.run_sync(escalade.rehearse)
+        except Exception:  # a warm-up: real signals report their own errors
+            log.exception("ingest.rehearsal_failed")
         if settings.run_engine:
             thread = threading.Thread(
                 target=worker.run_for, args=(escalade, stop, "serve"), name="escalade-worker"

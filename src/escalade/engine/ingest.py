@@ -58,6 +58,25 @@ def accept(wire: Sequence[SignalIn], now: datetime) -> list[Signal]:
     ]
 
 
+REHEARSAL_KIND = "escalade.rehearsal"
+
+
+def rehearse(db: Engine, loaded: LoadedPolicy, now: datetime) -> None:
+    """Route a signal through the whole ingest path in a transaction that is
+    rolled back. A process builds and caches each statement the first time it
+    runs it, which made the first signal an API process routed about 10 ms
+    slower than the next (`docs/benchmarks.md`); rehearsed at start-up, the
+    first real signal finds them built. Nothing of it is kept: no row, no
+    NOTIFY (PostgreSQL sends those at commit), no page handed to a sender."""
+    [signal] = accept([SignalIn(kind=REHEARSAL_KIND, summary="start-up rehearsal")], now)
+    with db.connect() as conn:
+        transaction = conn.begin()
+        try:
+            ingest_in(conn, loaded, [signal], now)
+        finally:
+            transaction.rollback()
+
+
 def ingest(
     db: Engine,
     loaded: LoadedPolicy,

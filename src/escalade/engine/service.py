@@ -155,6 +155,10 @@ class Escalade:
             self.wake.set()
         return result
 
+    def rehearse(self) -> None:
+        """Warm the ingest path at start-up; nothing is stored (ingest.rehearse)."""
+        ingest.rehearse(self.db, self.policy, self.clock.now())
+
     def enqueue(self, batch: Sequence[Signal]) -> IngestResult:
         """Make signals durable in the inbox; the worker routes them right after."""
         result = _reconnecting(lambda: ingest.queue(self.db, batch))
