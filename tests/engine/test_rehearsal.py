@@ -53,8 +53,8 @@ def test_after_a_rehearsal_the_first_signal_s_statements_are_built(
         service.rehearse()
     built: list[tuple[CacheStats, str]] = []
 
-    def note(_c: Any, _cur: Any, _s: str, _p: Any, context: Any, _many: bool) -> None:
-        built.append((context.cache_hit, _s))
+    def note(_c: Any, _cur: Any, statement: str, _p: Any, context: Any, _many: bool) -> None:
+        built.append((context.cache_hit, statement))
 
     event.listen(service.db, "after_cursor_execute", note)
     # A signal no rule names, as the rehearsal's: the policy's default routes it.

@@ -140,10 +140,12 @@ def test_two_workers_racing_fire_each_timer_once(
 
 
 class Ticking(FakeClock):
-    """Simulated time that moves 40 ms each time it is read: a slow receiver."""
+    """Simulated time that moves `step` each time it is read: a slow receiver."""
+
+    step = timedelta(milliseconds=40)
 
     def now(self) -> datetime:
-        self.at += timedelta(milliseconds=40)
+        self.at += self.step
         return self.at
 
 
@@ -168,12 +170,8 @@ def test_a_pass_sends_for_a_slice_then_hands_the_rest_back_for_due_timers(
     assert len(sink.wait_for(3)) == 3
 
 
-class Slow(FakeClock):
-    """Simulated time that moves 2 ms each time it is read."""
-
-    def now(self) -> datetime:
-        self.at += timedelta(milliseconds=2)
-        return self.at
+class Slow(Ticking):
+    step = timedelta(milliseconds=2)
 
 
 def pending_pages(service) -> list[tuple[str, int, str | None]]:  # type: ignore[no-untyped-def]
