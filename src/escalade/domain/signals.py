@@ -140,7 +140,7 @@ class Signal:
 
     def to_record(self) -> dict[str, Any]:
         """The JSON form stored and shown by the API."""
-        return {
+        record: dict[str, Any] = {
             "id": self.id,
             "kind": self.kind,
             "source": self.source,
@@ -153,8 +153,10 @@ class Signal:
             "dedup_key": self.dedup_key,
             "details": self.details,
             "links": list(self.links),
-            **({"exercise": self.exercise} if self.exercise else {}),
         }
+        if self.exercise:
+            record["exercise"] = self.exercise
+        return record
 
     def field_value(self, path: str) -> str | None:
         """Value of a dotted path such as `subject.model` or `labels.segment`."""

@@ -125,8 +125,10 @@ def queued_fresh(batch: Sequence[Signal]) -> IngestResult:
 
 def queued_record(signal: Signal) -> dict[str, Any]:
     """A signal's inbox record: its stored form, marked when its id is fresh."""
-    record = signal.to_record()
-    return {**record, "fresh": True} if signal.fresh else record
+    record = signal.to_record()  # a new dict: marked in place
+    if signal.fresh:
+        record["fresh"] = True
+    return record
 
 
 @dataclass(frozen=True, slots=True)
