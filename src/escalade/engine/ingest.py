@@ -69,12 +69,9 @@ def rehearse(db: Engine, loaded: LoadedPolicy, now: datetime) -> None:
     first real signal finds them built. Nothing of it is kept: no row, no
     NOTIFY (PostgreSQL sends those at commit), no page handed to a sender."""
     [signal] = accept([SignalIn(kind=REHEARSAL_KIND, summary="start-up rehearsal")], now)
-    with db.connect() as conn:
-        transaction = conn.begin()
-        try:
-            ingest_in(conn, loaded, [signal], now)
-        finally:
-            transaction.rollback()
+    with db.connect() as conn, conn.begin() as transaction:
+        ingest_in(conn, loaded, [signal], now)
+        transaction.rollback()  # (an error rolls back on the way out as well)
 
 
 def ingest(

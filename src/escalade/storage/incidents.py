@@ -144,7 +144,6 @@ def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
     """
     if not changed:
         return
-    statement = _SAVE
     params = []
     for incident, read_version in changed:
         row = to_row(incident)
@@ -154,11 +153,11 @@ def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
     if conn.dialect.supports_sane_multi_rowcount:
         # One round trip for the batch; the summed rowcount still proves every
         # row matched the version it was read at.
-        if conn.execute(statement, params).rowcount != len(params):
+        if conn.execute(_SAVE, params).rowcount != len(params):
             raise StaleIncident(", ".join(i.id for i, _ in changed))
         return
     for one in params:
-        if conn.execute(statement, one).rowcount != 1:
+        if conn.execute(_SAVE, one).rowcount != 1:
             raise StaleIncident(str(one["b_id"]))
 
 
