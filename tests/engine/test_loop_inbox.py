@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import psycopg
 import pytest
 from sqlalchemy import event, func, select, text
 
 from escalade.domain.signals import SignalIn
 from escalade.engine.batcher import GroupCommitter
+from escalade.engine.ingest import queued_record
 from escalade.engine.loop_inbox import LoopInbox, inbox_commit
-from escalade.storage import wakeups
+from escalade.storage import inbox, wakeups
 from escalade.storage.schema import inbox as inbox_rows
 from support.engines import Harness
 
@@ -120,3 +122,26 @@ def test_sqlite_queues_in_a_thread(harness: Harness) -> None:
     assert asyncio.run(through_the_committer()) == 2
     with service.db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(inbox_rows)).scalar_one() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_retry_after_a_first_try_that_committed_adds_nothing(harness: Harness) -> None:
+    """Fresh ids are appended without a conflict check; a retry after a lost
+    answer finds them queued and stops there, rather than failing the request."""
+    service = harness.service()
+    loop_inbox = LoopInbox(service)
+    records = [queued_record(s) for s in service.accept([SignalIn(kind="drift")] * 2)]
+
+    async def committed_then_again() -> None:
+        try:
+            conn = await loop_inbox._connection()
+            await inbox.append_fresh_on_loop(conn, records)
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                await inbox.append_fresh_on_loop(conn, records)
+            await inbox.append_fresh_again(conn, records)
+        finally:
+            await loop_inbox.close()
+
+    asyncio.run(committed_then_again())
+    assert _queued_ids(harness) == [r["id"] for r in records]

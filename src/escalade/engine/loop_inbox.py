@@ -46,9 +46,9 @@ class LoopInbox:
         except psycopg.OperationalError:
             # The server restarted since the connection opened: once more on a
             # new one. The ids are fixed, so a first try that committed after
-            # all leaves the second nothing to add (ON CONFLICT DO NOTHING).
+            # all is found and not added twice.
             await self.close()
-            await inbox.append_fresh_on_loop(await self._connection(), records)
+            await inbox.append_fresh_again(await self._connection(), records)
         if signals:
             self._escalade.queued()  # the worker in this process, if any, looks
         return queued_fresh(signals)

@@ -71,7 +71,8 @@ inbox = Table(
         "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
     Column("id", String(200), nullable=False, unique=True),
-    Column("body", Json, nullable=False),
+    # `json`, not `jsonb`, on PostgreSQL: kept as written, never queried inside (0012).
+    Column("body", JSON(), nullable=False),
 )
 
 incidents = Table(
