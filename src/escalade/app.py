@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
@@ -46,6 +47,7 @@ from escalade.api.lane import Lane
 from escalade.api.responses import JSONResponse
 from escalade.channels.registry import Senders
 from escalade.domain.ratelimit import RateLimiter
+from escalade.domain.signals import Signal
 from escalade.engine.acklinks import configured
 from escalade.engine.batcher import GroupCommitter, in_thread
 from escalade.engine.inbound import Inbound
@@ -86,9 +88,9 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         callback_urls=settings.callback_urls,
         ack_links=configured(settings.secret_key, settings.public_url, settings.ack_link_ttl),
     )
-    committer = GroupCommitter(in_thread(escalade.ingest))
+    committer: GroupCommitter[Signal] = GroupCommitter(in_thread(escalade.ingest))
     queued, loop_inbox = inbox_commit(escalade)
-    queue = GroupCommitter(queued)
+    queue: GroupCommitter[dict[str, Any]] = GroupCommitter(queued)
     senders = Senders(callback_secret=escalade.callback_secret)
     stop = threading.Event()
     worker = Worker.of(escalade, senders, settings.tuning)

@@ -189,7 +189,7 @@ def test_the_worker_hands_what_it_routes_and_fires_to_its_own_sender(
     service = harness.service(text=PAGES_ONLY, env={"SINK_URL": sink.url})
     worker = harness.worker(service)
     worker.handoff = Handoff(worker.worker_id, LEASE, 10, threading.Event())
-    service.enqueue(service.accept([SignalIn.model_validate(LEAK)]))  # respond-async
+    service.enqueue(service.accept_queued([SignalIn.model_validate(LEAK)]))  # respond-async
     worker.route_inbox(clock.now())
     clock.advance(seconds=1)  # past the router's linger
     assert worker.route_inbox(clock.now()) == 1

@@ -194,6 +194,6 @@ def test_ingest_survives_the_database_dropping_its_connections(
     killer.dispose()
     [again] = send(service, {**LEAK, "id": "after-restart"})
     assert again.incident_id and not again.duplicate
-    queued = service.enqueue(service.accept([SignalIn.model_validate({**LEAK, "id": "q"})]))
+    queued = service.enqueue(service.accept_queued([SignalIn.model_validate({**LEAK, "id": "q"})]))
     assert queued.accepted[0].id == "q"
     assert count(service, signals) == 2

@@ -11,7 +11,6 @@ from sqlalchemy import event, func, select, text
 
 from escalade.domain.signals import SignalIn
 from escalade.engine.batcher import GroupCommitter
-from escalade.engine.ingest import queued_record
 from escalade.engine.loop_inbox import LoopInbox, inbox_commit
 from escalade.storage import inbox, wakeups
 from escalade.storage.schema import inbox as inbox_rows
@@ -41,7 +40,7 @@ def test_fresh_signals_are_queued_on_the_loop_and_wake_the_workers(
 
     async def queue() -> tuple[str, ...]:
         try:
-            batch = service.accept([SignalIn.model_validate({"kind": "drift"})] * 3)
+            batch = service.accept_queued([SignalIn.model_validate({"kind": "drift"})] * 3)
             result = await loop_inbox.enqueue(batch)
             assert result.due_now and not any(a.duplicate for a in result.accepted)
             return tuple(a.id for a in result.accepted)
@@ -70,8 +69,8 @@ def test_a_named_id_takes_the_look_up_path_and_a_repost_is_a_duplicate(
 
     async def twice() -> list[bool]:
         try:
-            first = await loop_inbox.enqueue(service.accept([named]))
-            again = await loop_inbox.enqueue(service.accept([named]))
+            first = await loop_inbox.enqueue(service.accept_queued([named]))
+            again = await loop_inbox.enqueue(service.accept_queued([named]))
             return [a.duplicate for a in (*first.accepted, *again.accepted)]
         finally:
             await loop_inbox.close()
@@ -91,11 +90,11 @@ def test_a_connection_the_server_dropped_is_replaced_and_nothing_is_lost(
 
     async def across_a_drop() -> list[str]:
         try:
-            first = await loop_inbox.enqueue(service.accept(wire))
+            first = await loop_inbox.enqueue(service.accept_queued(wire))
             conn = await loop_inbox._connection()
             with service.db.begin() as admin:
                 admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": conn.info.backend_pid})
-            second = await loop_inbox.enqueue(service.accept(wire))
+            second = await loop_inbox.enqueue(service.accept_queued(wire))
             return [a.id for a in (*first.accepted, *second.accepted)]
         finally:
             await loop_inbox.close()
@@ -114,7 +113,7 @@ def test_sqlite_queues_in_a_thread(harness: Harness) -> None:
         committer = GroupCommitter(commit)
         await committer.start()
         try:
-            batch = service.accept([SignalIn.model_validate({"kind": "drift"})] * 2)
+            batch = service.accept_queued([SignalIn.model_validate({"kind": "drift"})] * 2)
             return len(await committer.submit(batch))
         finally:
             await committer.stop()
@@ -131,7 +130,7 @@ def test_a_retry_after_a_first_try_that_committed_adds_nothing(harness: Harness)
     answer finds them queued and stops there, rather than failing the request."""
     service = harness.service()
     loop_inbox = LoopInbox(service)
-    records = [queued_record(s) for s in service.accept([SignalIn(kind="drift")] * 2)]
+    records = service.accept_queued([SignalIn(kind="drift")] * 2)
 
     async def committed_then_again() -> None:
         try:

@@ -285,11 +285,11 @@ def test_queued_signals_wake_the_workers_inbox_hook_not_the_loop(
     listener.start()
     try:
         assert listener.listening.wait(20)
-        service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+        service.enqueue(service.accept_queued([SignalIn.model_validate({"kind": "drift"})]))
         assert queued.wait(20)
         named = SignalIn.model_validate({"kind": "drift", "id": "named-1"})
         queued.clear()
-        service.enqueue(service.accept([named]))  # looked up first: the other path
+        service.enqueue(service.accept_queued([named]))  # looked up first: the other path
         assert queued.wait(20)
         assert not loop.is_set()
     finally:
@@ -304,7 +304,7 @@ def test_a_worker_waiting_out_the_routers_linger_is_not_woken_again_by_more_sign
     worker.inbox_arrived()
     assert worker.wake.is_set()  # idle: look at once
     worker.wake.clear()
-    service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+    service.enqueue(service.accept_queued([SignalIn.model_validate({"kind": "drift"})]))
     assert worker.route_inbox(clock.now()) == 0  # one waiting: linger for more
     worker.inbox_arrived()
     assert not worker.wake.is_set()  # the pass after the linger takes them too
@@ -329,11 +329,11 @@ def test_after_a_slow_routing_pass_a_lone_queued_signal_waits_longer(
     worker = harness.worker(service)
     ticks = iter([10.0, 10.05, 20.0, 20.0])  # the next pass takes 50 ms
     worker.stopwatch = lambda: next(ticks)
-    service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+    service.enqueue(service.accept_queued([SignalIn.model_validate({"kind": "drift"})]))
     assert worker.route_inbox(clock.now()) == 0  # lingers for more
     clock.advance(seconds=0.03)
     assert worker.route_inbox(clock.now()) == 1  # after route_linger (20 ms)
-    service.enqueue(service.accept([SignalIn.model_validate({"kind": "drift"})]))
+    service.enqueue(service.accept_queued([SignalIn.model_validate({"kind": "drift"})]))
     assert worker.route_inbox(clock.now()) == 0
     clock.advance(seconds=0.1)
     assert worker.route_inbox(clock.now()) == 0  # four times 50 ms: not yet
@@ -356,12 +356,12 @@ def test_queueing_generated_ids_is_one_statement_that_wakes_the_workers(
     event.listen(service.db, "before_cursor_execute", lambda *a: statements.append(a[2]))
     try:
         assert listener.listening.wait(20)
-        batch = service.accept([SignalIn.model_validate({"kind": "drift"})] * 3)
+        batch = service.accept_queued([SignalIn.model_validate({"kind": "drift"})] * 3)
         queued = service.enqueue(batch)
         assert woke.wait(20)
     finally:
         listener.stop()
-    assert queued.due_now and [a.id for a in queued.accepted] == [s.id for s in batch]
+    assert queued.due_now and [a.id for a in queued.accepted] == [r["id"] for r in batch]
     assert len(statements) == 1 and "pg_notify" in statements[0]
     with service.db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(inbox_rows)).scalar_one() == 3
@@ -420,7 +420,7 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
         SignalIn.model_validate({"kind": "privacy_leak", "summary": f"leak {i}", "id": f"q-{i}"})
         for i in range(7)
     ]
-    queued = service.enqueue(service.accept(wire))
+    queued = service.enqueue(service.accept_queued(wire))
     assert queued.due_now and not any(a.duplicate for a in queued.accepted)
     worker = small_batches(harness.worker(service))
     worker.stopwatch = lambda: 0.0  # passes that take no time: the linger stays the default
@@ -449,7 +449,7 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
         ["q-6"],
     ]
     assert shown["signal_count"] == 7 and service.verify_audit()["ok"]  # type: ignore[index]
-    again = service.enqueue(service.accept(wire[:2]))
+    again = service.enqueue(service.accept_queued(wire[:2]))
     assert [a.duplicate for a in again.accepted] == [True, True] and not again.due_now
 
 
@@ -459,17 +459,18 @@ def test_a_generated_id_skips_the_routers_look_up_a_named_one_does_not(
     """Only an id the sender named can be a re-post. One that got past the
     queue's check (a race between API processes) is still routed once."""
     service = harness.service()
-    [generated] = service.accept([SignalIn.model_validate({"kind": "privacy_leak"})])
-    named = service.accept([SignalIn.model_validate({"kind": "privacy_leak", "id": "n-1"})])
-    assert generated.fresh and not named[0].fresh
-    service.enqueue([generated, *named])
-    shown = service.signal(generated.id)
+    generated, named = service.accept_queued(
+        [SignalIn(kind="privacy_leak"), SignalIn(kind="privacy_leak", id="n-1")]
+    )
+    assert generated.get("fresh") and not named.get("fresh")
+    service.enqueue([generated, named])
+    shown = service.signal(generated["id"])
     assert shown is not None and shown["routed"] is False and "fresh" not in shown
     worker = harness.worker(service)
     worker.tuning = Tuning(route_batch=2)
     assert worker.route_inbox(service.clock.now()) == 2
     with service.db.begin() as conn:  # the same named signal, queued again behind the check
-        inbox.append(conn, [named[0].to_record()])
+        inbox.append(conn, [named])
     worker.route_inbox(service.clock.now())  # one waiting: it lingers first
     assert worker.route_inbox(service.clock.advance(seconds=1)) == 1
     with service.db.connect() as conn:

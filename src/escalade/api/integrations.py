@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from escalade.api.auth import requires
 from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
+from escalade.domain.signals import Signal
 from escalade.engine.batcher import GroupCommitter
 from escalade.engine.inbound import Inbound
 from escalade.engine.service import Principal
@@ -168,7 +169,7 @@ async def _carry_out(
     wire = handler.signals_of(found, actions)
     done = []
     if wire:
-        committer: GroupCommitter = request.app.state.committer
+        committer: GroupCommitter[Signal] = request.app.state.committer
         accepted = await committer.submit(handler.escalade.accept(wire))
         done += handler.triggered(actions, accepted)
     if any(not isinstance(a, Trigger) for a in actions):

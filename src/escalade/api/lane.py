@@ -139,8 +139,7 @@ class IngestProtocol(HttpToolsProtocol):
             if isinstance(admitted, Response):
                 self._write(cycle, admitted)
                 return
-            committer, batch, queued = admitted
-            future = committer.enqueue(batch)
+            future, queued = admitted
         except Exception as exc:  # noqa: BLE001 - the lane's error barrier
             self._write(cycle, JSONResponse(internal_error(exc, "POST", "/v1/signals"), 500))
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -90,22 +91,25 @@ async def accept_signals(state: Any, body: bytes, prefer: str) -> Response:
     admitted = admit(state, body, prefer)
     if isinstance(admitted, Response):
         return admitted
-    committer, batch, queued = admitted
-    return answer(await committer.submit(batch), queued)
+    committed, queued = admitted
+    return answer(await committed, queued)
 
 
 def admit(
     state: Any, body: bytes, prefer: str
-) -> tuple[GroupCommitter, list[Signal], bool] | Response:
-    """The signals of a body, ready for their group commit (and which one, by
-    `Prefer`), or the 4xx that refuses them all."""
+) -> tuple[asyncio.Future[tuple[Accepted, ...]], bool] | Response:
+    """The signals of a body handed to their group commit (which one, by
+    `Prefer`): the future of their answers and whether they were queued; or
+    the 4xx that refuses them all."""
     parsed = parse_signals(body)
     if isinstance(parsed, JSONResponse):
         return parsed
     escalade: Escalade = state.escalade
-    queued = wants_async(prefer)
-    committer: GroupCommitter = state.queue if queued else state.committer
-    return committer, escalade.accept(parsed), queued
+    if wants_async(prefer):
+        queue: GroupCommitter[dict[str, Any]] = state.queue
+        return queue.enqueue(escalade.accept_queued(parsed)), True
+    committer: GroupCommitter[Signal] = state.committer
+    return committer.enqueue(escalade.accept(parsed)), False
 
 
 def answer(accepted: Sequence[Accepted], queued: bool) -> Response:

@@ -21,33 +21,36 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from escalade.domain.signals import Signal
 from escalade.engine.ingest import Accepted, IngestResult
+
+# What a commit takes: `Signal`s to route at once, or inbox records to queue.
+T = TypeVar("T")
 
 
 @dataclass
-class _Pending:
-    signals: Sequence[Signal]
+class _Pending(Generic[T]):
+    items: Sequence[T]
     future: asyncio.Future[tuple[Accepted, ...]] = field(repr=False)
 
 
-Commit = Callable[[Sequence[Signal]], Awaitable[IngestResult]]
+Commit = Callable[[Sequence[T]], Awaitable[IngestResult]]
 
 
-def in_thread(commit: Callable[[Sequence[Signal]], IngestResult]) -> Commit:
+def in_thread(commit: Callable[[Sequence[T]], IngestResult]) -> Commit[T]:
     """A blocking commit, run in a worker thread so the loop goes on meanwhile."""
 
-    async def threaded(signals: Sequence[Signal]) -> IngestResult:
-        return await asyncio.to_thread(commit, signals)
+    async def threaded(items: Sequence[T]) -> IngestResult:
+        return await asyncio.to_thread(commit, items)
 
     return threaded
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[T]):
     def __init__(
         self,
-        commit: Commit,
+        commit: Commit[T],
         *,
         max_signals: int = 5000,
         linger: float = 0.001,
@@ -55,7 +58,7 @@ class GroupCommitter:
         self._commit = commit
         self._max = max_signals
         self._linger = linger
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending[T]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._arrival: asyncio.Future[None] | None = None
@@ -77,16 +80,16 @@ class GroupCommitter:
             with contextlib.suppress(Exception):
                 await self._flushing
 
-    async def submit(self, signals: Sequence[Signal]) -> tuple[Accepted, ...]:
-        return await self.enqueue(signals)
+    async def submit(self, items: Sequence[T]) -> tuple[Accepted, ...]:
+        return await self.enqueue(items)
 
-    def enqueue(self, signals: Sequence[Signal]) -> asyncio.Future[tuple[Accepted, ...]]:
+    def enqueue(self, items: Sequence[T]) -> asyncio.Future[tuple[Accepted, ...]]:
         """Queue signals for the next commit (on the event loop's thread); the
         future is their answer. For callers that cannot await."""
         if self._task is None:
             raise RuntimeError("group committer not started")
         future: asyncio.Future[tuple[Accepted, ...]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(signals, future))
+        self._queue.put_nowait(_Pending(items, future))
         if self._arrival is not None and not self._arrival.done():
             self._arrival.set_result(None)
         return future
@@ -95,13 +98,13 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         while True:
             group = [await self._queue.get()]
-            size = len(group[0].signals)
+            size = len(group[0].items)
             deadline = loop.time() + self._linger
             while size < self._max:
                 if not self._queue.empty():
                     item = self._queue.get_nowait()
                     group.append(item)
-                    size += len(item.signals)
+                    size += len(item.items)
                     continue
                 left = deadline - loop.time()
                 if len(group) >= self._last_group or left <= 0:
@@ -124,8 +127,8 @@ class GroupCommitter:
             timer.cancel()
             self._arrival = None
 
-    async def _flush(self, group: list[_Pending]) -> None:
-        combined = [s for p in group for s in p.signals]
+    async def _flush(self, group: list[_Pending[T]]) -> None:
+        combined = [item for p in group for item in p.items]
         try:
             result = await self._commit(combined)
         except Exception as exc:  # noqa: BLE001 - handed to each waiting request below
@@ -137,7 +140,7 @@ class GroupCommitter:
             return
         offset = 0
         for pending in group:
-            n = len(pending.signals)
+            n = len(pending.items)
             if not pending.future.done():
                 pending.future.set_result(result.accepted[offset : offset + n])
             offset += n
@@ -148,6 +151,6 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _fail(pending: _Pending, exc: BaseException) -> None:
+def _fail(pending: _Pending[T], exc: BaseException) -> None:
     if not pending.future.done():
         pending.future.set_exception(exc)

@@ -20,7 +20,7 @@ from escalade.domain.effects import Effect, SetTimer, TimerKind
 from escalade.domain.escalation import Outcome, SignalsArrived, apply, open_incident
 from escalade.domain.incidents import Incident
 from escalade.domain.rules import Observation, Route, WindowState
-from escalade.domain.signals import Signal, SignalIn
+from escalade.domain.signals import Signal, SignalIn, wire_record
 from escalade.engine.effects import persist_leased
 from escalade.engine.ids import new_id, new_ids
 from escalade.engine.policies import LoadedPolicy
@@ -58,6 +58,19 @@ def accept(wire: Sequence[SignalIn], now: datetime) -> list[Signal]:
     ]
 
 
+def accept_queued(wire: Sequence[SignalIn], now: datetime) -> list[dict[str, Any]]:
+    """Signals accepted now, as their inbox records: the stored form, marked
+    `fresh` where the id was made here (which spares the router its look-up)."""
+    received = now.isoformat()
+    records = []
+    for w, signal_id in zip(wire, new_ids("sig", now, len(wire)), strict=True):
+        record = wire_record(w, signal_id, received)
+        if w.id is None:
+            record["fresh"] = True
+        records.append(record)
+    return records
+
+
 REHEARSAL_KIND = "escalade.rehearsal"
 
 
@@ -87,45 +100,37 @@ def ingest(
         return ingest_in(conn, loaded, batch, now, lease)
 
 
-def queue(db: Engine, batch: Sequence[Signal]) -> IngestResult:
-    """Append signals to the inbox: durable at commit, routed by a worker right after.
+def queue(db: Engine, records: Sequence[dict[str, Any]]) -> IngestResult:
+    """Append inbox records (`accept_queued`): durable at commit, routed by a
+    worker right after.
 
     Duplicates (an id already queued or routed, or twice in the batch) are
     answered as such and stored once; only ids the sender named are looked up,
-    generated ones are new (and marked so, which spares the router its look-up).
-    `due_now` is true when anything was queued.
+    generated ones (`fresh`) are new. `due_now` is true when anything was queued.
     """
-    if all(s.fresh for s in batch):
+    if all(r.get("fresh") for r in records):
         # Nothing to look up, nothing that can clash.
-        inbox.append_fresh(db, [queued_record(s) for s in batch])
-        return queued_fresh(batch)
+        inbox.append_fresh(db, records)
+        return queued_fresh(records)
     with db.begin() as conn:
-        seen = inbox.known(conn, [s.id for s in batch if not s.fresh])
-        records: list[dict[str, Any]] = []
+        seen = inbox.known(conn, [r["id"] for r in records if not r.get("fresh")])
+        kept: list[dict[str, Any]] = []
         answers: list[Accepted] = []
-        for s in batch:
-            duplicate = s.id in seen
+        for r in records:
+            duplicate = r["id"] in seen
             if not duplicate:
-                seen.add(s.id)
-                records.append(queued_record(s))
-            answers.append(Accepted(s.id, None, duplicate=duplicate))
-        inbox.append(conn, records)
-        if records:
+                seen.add(r["id"])
+                kept.append(r)
+            answers.append(Accepted(r["id"], None, duplicate=duplicate))
+        inbox.append(conn, kept)
+        if kept:
             wakeups.notify(conn, wakeups.INBOX)
-    return IngestResult(tuple(answers), bool(records))
+    return IngestResult(tuple(answers), bool(kept))
 
 
-def queued_fresh(batch: Sequence[Signal]) -> IngestResult:
-    """The answer for a batch of fresh signals appended to the inbox."""
-    return IngestResult(tuple(Accepted(s.id, None) for s in batch), bool(batch))
-
-
-def queued_record(signal: Signal) -> dict[str, Any]:
-    """A signal's inbox record: its stored form, marked when its id is fresh."""
-    record = signal.to_record()  # a new dict: marked in place
-    if signal.fresh:
-        record["fresh"] = True
-    return record
+def queued_fresh(records: Sequence[dict[str, Any]]) -> IngestResult:
+    """The answer for fresh records appended to the inbox."""
+    return IngestResult(tuple(Accepted(r["id"], None) for r in records), bool(records))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,8 @@ from typing import Any
 
 import psycopg
 
-from escalade.domain.signals import Signal
 from escalade.engine.batcher import Commit, in_thread
-from escalade.engine.ingest import IngestResult, queued_fresh, queued_record
+from escalade.engine.ingest import IngestResult, queued_fresh
 from escalade.engine.service import Escalade
 from escalade.storage import inbox, wakeups
 
@@ -36,11 +35,10 @@ class LoopInbox:
         self._threaded = in_thread(escalade.enqueue)
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
-    async def enqueue(self, signals: Sequence[Signal]) -> IngestResult:
-        """Make signals durable in the inbox; wake this process's worker."""
-        if not all(s.fresh for s in signals):
-            return await self._threaded(signals)
-        records = [queued_record(s) for s in signals]
+    async def enqueue(self, records: Sequence[dict[str, Any]]) -> IngestResult:
+        """Make inbox records durable; wake this process's worker."""
+        if not all(r.get("fresh") for r in records):
+            return await self._threaded(records)
         try:
             await inbox.append_fresh_on_loop(await self._connection(), records)
         except psycopg.OperationalError:
@@ -49,9 +47,9 @@ class LoopInbox:
             # all is found and not added twice.
             await self.close()
             await inbox.append_fresh_again(await self._connection(), records)
-        if signals:
+        if records:
             self._escalade.queued()  # the worker in this process, if any, looks
-        return queued_fresh(signals)
+        return queued_fresh(records)
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -67,7 +65,7 @@ class LoopInbox:
                 log.warning("inbox.close_failed")
 
 
-def inbox_commit(escalade: Escalade) -> tuple[Commit, LoopInbox | None]:
+def inbox_commit(escalade: Escalade) -> tuple[Commit[dict[str, Any]], LoopInbox | None]:
     """The group commit for queued signals: on the loop on PostgreSQL, in a
     thread elsewhere; and what to close at shutdown."""
     if escalade.db.dialect.name != "postgresql":

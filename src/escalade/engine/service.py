@@ -140,7 +140,12 @@ class Escalade:
 
     # --- signals -------------------------------------------------------------
     def accept(self, wire: Sequence[SignalIn]) -> list[Signal]:
+        """Signals accepted now, to route at once (`ingest`)."""
         return ingest.accept(wire, self.clock.now())
+
+    def accept_queued(self, wire: Sequence[SignalIn]) -> list[dict[str, Any]]:
+        """Signals accepted now, as inbox records to queue (`enqueue`)."""
+        return ingest.accept_queued(wire, self.clock.now())
 
     def ingest(self, batch: Sequence[Signal]) -> ingest.IngestResult:
         handoff = self.handoff
@@ -159,9 +164,9 @@ class Escalade:
         """Warm the ingest path at start-up; nothing is stored (ingest.rehearse)."""
         ingest.rehearse(self.db, self.policy, self.clock.now())
 
-    def enqueue(self, batch: Sequence[Signal]) -> IngestResult:
+    def enqueue(self, records: Sequence[dict[str, Any]]) -> IngestResult:
         """Make signals durable in the inbox; the worker routes them right after."""
-        result = _reconnecting(lambda: ingest.queue(self.db, batch))
+        result = _reconnecting(lambda: ingest.queue(self.db, records))
         if result.due_now:
             self.queued()
         return result
