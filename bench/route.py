@@ -49,7 +49,7 @@ def run(url: str, policy: Path, total: int, per_pass: int) -> float:
         for i in range(total)
     ]
     for start in range(0, total, 1000):
-        service.enqueue(service.accept(wire[start : start + 1000]))
+        service.enqueue(service.accept_queued(wire[start : start + 1000]))
     started = time.perf_counter()
     routed = 0
     while True:

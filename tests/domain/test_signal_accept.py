@@ -62,7 +62,9 @@ WIRES = st.fixed_dictionaries(
         "labels": st.dictionaries(TEXTS, TEXTS, max_size=3),
         "occurred_at": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
         "dedup_key": NAMES,
-        "details": st.dictionaries(TEXTS, TEXTS | st.integers() | st.none(), max_size=3),
+        "details": st.dictionaries(
+            TEXTS, TEXTS | st.integers(-(2**63), 2**63 - 1) | st.none(), max_size=3
+        ),
         "links": st.lists(
             st.fixed_dictionaries({"href": NAMES}, optional={"text": TEXTS}), max_size=2
         ),
