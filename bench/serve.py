@@ -9,7 +9,8 @@ Measures, with wrk (2 threads, 16 connections) against a real `escalade serve`:
 - latency from a signal's 202 to the first notification arriving at an HTTP sink
   (webhook channel), p50/p99, unloaded and while wrk keeps half of the measured
   peak going; and the same for Alertmanager's webhook with group_wait 0.
-Prints a Markdown table for docs/benchmarks.md.
+Prints a Markdown table for docs/benchmarks.md, each line also as a ratio to
+Alertmanager's line of the same run (rates to its alerts/s, latencies to its p99).
 """
 
 from __future__ import annotations
@@ -349,6 +350,36 @@ def ms(values: list[float]) -> str:
     return f"{percentile(values, 0.5) * 1000:.1f} / {percentile(values, 0.99) * 1000:.1f}"
 
 
+@dataclass(frozen=True)
+class Row:
+    """A line of the results: its text, and what it is compared by with
+    Alertmanager's own line of the same run (a rate, or a latency's p99)."""
+
+    name: str
+    result: str
+    rate: float | None = None  # per second
+    p99: float | None = None  # seconds
+
+
+def rate_row(name: str, rate: float, routed: float | None = None, unit: str = "signals/s") -> Row:
+    text = f"{rate:,.0f}" if routed is None else f"{rate:,.0f} / {routed:,.0f}"
+    return Row(name, f"{text} {unit}", rate=rate)
+
+
+def latency_row(name: str, values: list[float]) -> Row:
+    return Row(name, ms(values), p99=percentile(values, 0.99))
+
+
+def against(row: Row, alertmanager: Row | None, latency: Row | None) -> str:
+    """The row's ratio to Alertmanager's: its rate (the first figure, signals
+    accepted) to Alertmanager's alerts/s, or its p99 to Alertmanager's p99."""
+    if row.rate is not None and alertmanager is not None and alertmanager.rate:
+        return f"{row.rate / alertmanager.rate:.2f}"
+    if row.p99 is not None and latency is not None and latency.p99:
+        return f"{row.p99 / latency.p99:.1f}"
+    return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", default=None)
@@ -357,7 +388,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args()
     assert shutil.which("wrk"), "install wrk (apt-get install wrk)"
-    rows: list[tuple[str, str]] = []
+    rows: list[Row] = []
+    am_rate: Row | None = None
+    am_latency: Row | None = None
     sink = Sink()
     sink.start()
     with tempfile.TemporaryDirectory() as name:
@@ -365,20 +398,19 @@ def main() -> None:
         if ALERTMANAGER:
             with alertmanager(sink, tmp) as am:
                 peak = wrk(am, "/api/v2/alerts", ONE_ALERT, args.duration, tmp, auth=False)
-                rows.append(("Alertmanager, one alert per request", f"{peak:,.0f} alerts/s"))
+                am_rate = rate_row("Alertmanager, one alert per request", peak, unit="alerts/s")
                 quiet = alertmanager_latency(am, sink, args.samples)
-                rows.append(("Alertmanager alert to webhook, p50 / p99 ms", ms(quiet)))
+                am_latency = latency_row("Alertmanager alert to webhook, p50 / p99 ms", quiet)
+                rows += [am_rate, am_latency]
         backends = [("SQLite", f"sqlite:///{tmp}/bench.db")]
         if args.postgres:
             backends.append(("PostgreSQL", reset_schema(args.postgres)))
         for label, db_url in backends:
             with escalade(db_url, sink, args.workers, tmp) as url:
                 one = wrk(url, "/v1/signals", ONE_SIGNAL, args.duration, tmp, auth=True)
-                rows.append((f"Escalade {label}, one signal per request", f"{one:,.0f} signals/s"))
+                rows.append(rate_row(f"Escalade {label}, one signal per request", one))
                 hundred = wrk(url, "/v1/signals", batch_body(100), args.duration, tmp, auth=True)
-                rows.append(
-                    (f"Escalade {label}, batches of 100", f"{hundred * 100:,.0f} signals/s")
-                )
+                rows.append(rate_row(f"Escalade {label}, batches of 100", hundred * 100))
                 rows += queued_and_latency(url, sink, label, args.duration, args.samples, tmp)
                 loaded = under_load(
                     lambda u=url: escalade_latency(u, sink, args.samples // 2),
@@ -389,34 +421,33 @@ def main() -> None:
                     tmp,
                     auth=True,
                 )
-                rows.append((f"Escalade {label} at half peak, p50 / p99 ms", ms(loaded)))
+                rows.append(latency_row(f"Escalade {label} at half peak, p50 / p99 ms", loaded))
             if label != "PostgreSQL":
                 continue  # a worker process on SQLite has no wake-up but its poll
             with escalade(db_url, sink, args.workers, tmp, apart=True) as url:
                 apart = f"{label}, serve --no-engine + 1 worker process"
                 rows += queued_and_latency(url, sink, apart, args.duration, args.samples, tmp)
-    print(f"| measurement ({args.duration:.0f} s wrk runs, 2 threads, 16 connections) | result |")
-    print("|---|---|")
-    for name_, value in rows:
-        print(f"| {name_} | {value} |")
-    print(json.dumps(dict(rows)), file=sys.stderr)
+    print(
+        f"| measurement ({args.duration:.0f} s wrk runs, 2 threads, 16 connections) | result "
+        "| against Alertmanager (rates over its alerts/s; latencies over its p99) |"
+    )
+    print("|---|---|---|")
+    for row in rows:
+        print(f"| {row.name} | {row.result} | {against(row, am_rate, am_latency)} |")
+    print(json.dumps({row.name: row.result for row in rows}), file=sys.stderr)
 
 
 def queued_and_latency(
     url: str, sink: Sink, label: str, duration: float, samples: int, tmp: Path
-) -> list[tuple[str, str]]:
+) -> list[Row]:
     """respond-async ingest (1 and 100 per request), then unloaded signal-to-page."""
     rows = []
     for size, body in ((1, ONE_SIGNAL), (100, batch_body(100))):
         accepted, routed = queued_ingest(url, body, size, duration, tmp)
-        rows.append(
-            (
-                f"Escalade {label}, respond-async, {size} per request: accepted / routed",
-                f"{accepted:,.0f} / {routed:,.0f} signals/s",
-            )
-        )
+        name = f"Escalade {label}, respond-async, {size} per request: accepted / routed"
+        rows.append(rate_row(name, accepted, routed))
     quiet = escalade_latency(url, sink, samples)
-    rows.append((f"Escalade {label} signal to notification, p50 / p99 ms", ms(quiet)))
+    rows.append(latency_row(f"Escalade {label} signal to notification, p50 / p99 ms", quiet))
     return rows
 
 
