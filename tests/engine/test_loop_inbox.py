@@ -144,3 +144,13 @@ def test_a_retry_after_a_first_try_that_committed_adds_nothing(harness: Harness)
 
     asyncio.run(committed_then_again())
     assert _queued_ids(harness) == [r["id"] for r in records]
+
+
+def test_the_blocking_append_may_run_twice(harness: Harness) -> None:
+    """`Escalade.enqueue` retries once after a lost connection, counting on a
+    first try that committed to be found, not to fail the second."""
+    service = harness.service()
+    records = service.accept_queued([SignalIn(kind="drift")] * 2)
+    inbox.append_fresh(service.db, records)
+    inbox.append_fresh(service.db, records)
+    assert _queued_ids(harness) == [r["id"] for r in records]

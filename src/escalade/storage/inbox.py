@@ -78,7 +78,7 @@ async def append_fresh_on_loop(
     autocommit connection of the caller's: the same one statement, without a
     thread to hand the commit to and take the answer back from."""
     if records:
-        await conn.execute(_PG_APPEND_WAKING, _arrays(records))
+        await conn.execute(_PG_APPEND_FRESH_WAKING, _arrays(records))
 
 
 async def append_fresh_again(conn: AsyncConnection[Any], records: Sequence[dict[str, Any]]) -> None:
@@ -105,10 +105,14 @@ _PG_INSERT = (
     "SELECT i, CAST(b AS json) FROM unnest(%(ids)b::text[], %(bodies)b::text[]) AS t(i, b)"
 )
 _PG_APPEND = f"{_PG_INSERT} ON CONFLICT (id) DO NOTHING"
-# Fresh ids need no conflict check, which cost a look-up in the id index per
-# row before its insert (a sixth of the statement's time). A data-modifying
-# CTE runs whether or not it is read; NOTIFY is sent at commit.
-_PG_APPEND_WAKING = f"WITH added AS ({_PG_INSERT}) SELECT pg_notify('{CHANNEL}', '{INBOX}')"
+# A data-modifying CTE runs whether or not it is read; NOTIFY is sent at commit.
+# The blocking path keeps the conflict check: its caller's one retry after a
+# lost connection (`service._reconnecting`) counts on finding the rows stored.
+_PG_APPEND_WAKING = f"WITH added AS ({_PG_APPEND}) SELECT pg_notify('{CHANNEL}', '{INBOX}')"
+# The loop's, the hot path, goes without it: the check cost a look-up in the
+# id index per row before its insert (a sixth of the statement's time), and
+# fresh ids cannot clash; its retry is `append_fresh_again`.
+_PG_APPEND_FRESH_WAKING = f"WITH added AS ({_PG_INSERT}) SELECT pg_notify('{CHANNEL}', '{INBOX}')"
 _SQLITE_APPEND = "INSERT OR IGNORE INTO inbox (id, body) VALUES (?, ?)"
 
 
