@@ -83,3 +83,6 @@ def test_a_queued_record_is_the_accepted_signal_s_stored_form(data: dict[str, ob
     assert record == signal.to_record()
     assert orjson.loads(orjson.dumps(record)) == orjson.loads(orjson.dumps(signal.to_record()))
     assert Signal.from_record({**record, "fresh": signal.fresh}) == signal
+    # The router stores a queued record as it is (less `fresh`): read back, the
+    # signal's own stored form is that record again.
+    assert Signal.from_record(dict(record)).to_record() == record

@@ -476,3 +476,8 @@ def test_a_generated_id_skips_the_routers_look_up_a_named_one_does_not(
     with service.db.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(signals)).scalar_one()
     assert stored == 2 and service.signal("n-1")["routed"] is True  # type: ignore[index]
+    # Stored as queued, less the router's mark: the same form as routing at once.
+    routed = service.signal(generated["id"])
+    assert routed is not None and "fresh" not in routed
+    expected = {k: v for k, v in generated.items() if k != "fresh"}
+    assert {k: routed[k] for k in expected} == expected

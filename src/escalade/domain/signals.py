@@ -93,23 +93,26 @@ class Signal:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Signal:
-        """The inverse of `to_record`; an inbox record may add `fresh` (see there)."""
+        """The inverse of `to_record`; an inbox record may add `fresh` (see there).
+        The record's dicts become the signal's, not copies: a record is read for
+        this and no one changes either. Positional, like `accept` (the router
+        makes one per queued signal)."""
         occurred = record.get("occurred_at")
         return cls(
-            id=record["id"],
-            kind=record["kind"],
-            received_at=datetime.fromisoformat(record["received_at"]),
-            source=record.get("source"),
-            subject=dict(record.get("subject") or {}),
-            summary=record.get("summary"),
-            value=record.get("value"),
-            labels=dict(record.get("labels") or {}),
-            occurred_at=datetime.fromisoformat(occurred) if occurred else None,
-            dedup_key=record.get("dedup_key"),
-            details=dict(record.get("details") or {}),
-            links=tuple(record.get("links") or ()),
-            exercise=record.get("exercise"),
-            fresh=record.get("fresh", False),
+            record["id"],
+            record["kind"],
+            datetime.fromisoformat(record["received_at"]),
+            record.get("source"),
+            record.get("subject") or {},
+            record.get("summary"),
+            record.get("value"),
+            record.get("labels") or {},
+            datetime.fromisoformat(occurred) if occurred else None,
+            record.get("dedup_key"),
+            record.get("details") or {},
+            tuple(record.get("links") or ()),
+            record.get("exercise"),
+            record.get("fresh", False),
         )
 
     @property

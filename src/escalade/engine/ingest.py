@@ -9,7 +9,7 @@ commit), so a burst costs one fsync, not one per signal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -156,8 +156,14 @@ def route_queued(
         taken = inbox.take(conn, limit)
         if not taken:
             return Routed(0, False)
-        batch = [Signal.from_record(body) for _, body in taken]
-        result = ingest_in(conn, loaded, batch, now, lease)
+        batch = []
+        forms = {}
+        for _, body in taken:
+            signal = Signal.from_record(body)
+            body.pop("fresh", None)  # the router's mark, read: the rest is the stored form
+            batch.append(signal)
+            forms[signal.id] = body
+        result = ingest_in(conn, loaded, batch, now, lease, forms)
         inbox.remove(conn, [seq for seq, _ in taken])
     return Routed(len(taken), result.due_now, result.handed)
 
@@ -279,7 +285,10 @@ def ingest_in(
     batch: Sequence[Signal],
     now: datetime,
     lease: Lease | None = None,
+    forms: Mapping[str, dict[str, Any]] | None = None,
 ) -> IngestResult:
+    """Route and store a batch in the caller's transaction. `forms`: signals'
+    stored forms at hand already, by id (the inbox's records)."""
     work = _Batch(conn, loaded, now)
     seen = signals.existing(conn, [s.id for s in batch if not s.fresh])
     fresh: list[Signal] = []
@@ -301,8 +310,9 @@ def ingest_in(
     for s in fresh:
         route = routes[s.id]
         incident_id = work.place(route, s) if route.silenced_by is None else None
+        form = forms.get(s.id) if forms else None
         stored.append(
-            StoredSignal(s, incident_id, route.rule_id, route.group_key, route.silenced_by)
+            StoredSignal(s, incident_id, route.rule_id, route.group_key, route.silenced_by, form)
         )
         accepted[s.id] = Accepted(s.id, incident_id, silenced_by=route.silenced_by)
     signals.insert(conn, stored)

@@ -20,6 +20,12 @@ class StoredSignal:
     rule_id: str | None
     group_key: str
     silenced_by: str | None
+    # The signal's stored form (`Signal.to_record()`), when the caller has it
+    # already: a queued signal's inbox record. Spares making it again.
+    record: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        return self.signal.to_record() if self.record is None else self.record
 
 
 def existing(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
@@ -51,7 +57,7 @@ def insert(conn: Connection, stored: Sequence[StoredSignal]) -> None:
                 "rules": [s.rule_id for s in stored],
                 "groups": [s.group_key for s in stored],
                 "silenced": [s.silenced_by for s in stored],
-                "bodies": [orjson.dumps(s.signal.to_record()).decode() for s in stored],
+                "bodies": [orjson.dumps(s.body()).decode() for s in stored],
             },
         )
         return
@@ -71,7 +77,7 @@ def insert(conn: Connection, stored: Sequence[StoredSignal]) -> None:
                 s.rule_id,
                 s.group_key,
                 s.silenced_by,
-                body(s.signal.to_record()),
+                body(s.body()),
             )
             for s in stored
         ],
