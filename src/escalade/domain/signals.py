@@ -143,20 +143,20 @@ class Signal:
 
     def to_record(self) -> dict[str, Any]:
         """The JSON form stored and shown by the API."""
-        record: dict[str, Any] = {
-            "id": self.id,
-            "kind": self.kind,
-            "source": self.source,
-            "subject": self.subject,
-            "summary": self.summary,
-            "value": self.value,
-            "labels": self.labels,
-            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
-            "received_at": self.received_at.isoformat(),
-            "dedup_key": self.dedup_key,
-            "details": self.details,
-            "links": list(self.links),
-        }
+        record = _stored_form(
+            self.id,
+            self.kind,
+            self.source,
+            self.subject,
+            self.summary,
+            self.value,
+            self.labels,
+            self.occurred_at,
+            self.received_at.isoformat(),
+            self.dedup_key,
+            self.details,
+            list(self.links),
+        )
         if self.exercise:
             record["exercise"] = self.exercise
         return record
@@ -182,17 +182,49 @@ def wire_record(wire: SignalIn, signal_id: str, received_at: str) -> dict[str, A
     form, as it is the same for a whole batch. Ingest makes one per queued
     signal, and this costs a third of making both (`docs/benchmarks.md`);
     a test holds the two to the same result."""
+    return _stored_form(
+        wire.id or signal_id,
+        wire.kind,
+        wire.source,
+        wire.subject,
+        wire.summary,
+        wire.value,
+        wire.labels,
+        wire.occurred_at,
+        received_at,
+        wire.dedup_key,
+        wire.details,
+        [link.model_dump(exclude_none=True) for link in wire.links],
+    )
+
+
+def _stored_form(
+    signal_id: str,
+    kind: str,
+    source: str | None,
+    subject: dict[str, str],
+    summary: str | None,
+    value: float | None,
+    labels: dict[str, str],
+    occurred_at: datetime | None,
+    received_at: str,
+    dedup_key: str | None,
+    details: dict[str, Any],
+    links: list[dict[str, str]],
+) -> dict[str, Any]:
+    """A signal's JSON form, stored and shown by the API: its one definition,
+    for `Signal.to_record` and `wire_record` alike."""
     return {
-        "id": wire.id or signal_id,
-        "kind": wire.kind,
-        "source": wire.source,
-        "subject": wire.subject,
-        "summary": wire.summary,
-        "value": wire.value,
-        "labels": wire.labels,
-        "occurred_at": wire.occurred_at.isoformat() if wire.occurred_at else None,
+        "id": signal_id,
+        "kind": kind,
+        "source": source,
+        "subject": subject,
+        "summary": summary,
+        "value": value,
+        "labels": labels,
+        "occurred_at": occurred_at.isoformat() if occurred_at else None,
         "received_at": received_at,
-        "dedup_key": wire.dedup_key,
-        "details": wire.details,
-        "links": [link.model_dump(exclude_none=True) for link in wire.links],
+        "dedup_key": dedup_key,
+        "details": details,
+        "links": links,
     }
