@@ -33,7 +33,7 @@ def known(conn: Connection, ids: Iterable[str]) -> set[str]:
 
 
 def append(conn: Connection, records: Sequence[dict[str, Any]]) -> None:
-    """Queue signal records (`Signal.to_record()`); an id already queued is ignored.
+    """Queue inbox records (`ingest.accept_queued`); an id already queued is ignored.
 
     One statement whatever the number of records, its text always the same: on
     PostgreSQL the rows travel as two arrays (an executemany would be a
@@ -105,14 +105,21 @@ _PG_INSERT = (
     "SELECT i, CAST(b AS json) FROM unnest(%(ids)b::text[], %(bodies)b::text[]) AS t(i, b)"
 )
 _PG_APPEND = f"{_PG_INSERT} ON CONFLICT (id) DO NOTHING"
-# A data-modifying CTE runs whether or not it is read; NOTIFY is sent at commit.
+
+
+def _waking(insert: str) -> str:
+    """The insert and the workers' wake-up in one statement: a data-modifying
+    CTE runs whether or not it is read, and NOTIFY is sent at commit."""
+    return f"WITH added AS ({insert}) SELECT pg_notify('{CHANNEL}', '{INBOX}')"
+
+
 # The blocking path keeps the conflict check: its caller's one retry after a
 # lost connection (`service._reconnecting`) counts on finding the rows stored.
-_PG_APPEND_WAKING = f"WITH added AS ({_PG_APPEND}) SELECT pg_notify('{CHANNEL}', '{INBOX}')"
+_PG_APPEND_WAKING = _waking(_PG_APPEND)
 # The loop's, the hot path, goes without it: the check cost a look-up in the
 # id index per row before its insert (a sixth of the statement's time), and
 # fresh ids cannot clash; its retry is `append_fresh_again`.
-_PG_APPEND_FRESH_WAKING = f"WITH added AS ({_PG_INSERT}) SELECT pg_notify('{CHANNEL}', '{INBOX}')"
+_PG_APPEND_FRESH_WAKING = _waking(_PG_INSERT)
 _SQLITE_APPEND = "INSERT OR IGNORE INTO inbox (id, body) VALUES (?, ?)"
 
 
