@@ -61,6 +61,7 @@ bench: $(STAMP)
 	command -v prometheus-alertmanager >/dev/null || apt-get install -y prometheus-alertmanager
 	$(BIN)/python bench/ingest.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/route.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/lane.py
 	$(BIN)/python bench/serve.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/timers.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/listing.py --postgres $(BENCH_PG)

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from escalade.api.lane import IngestProtocol
+from escalade.api.lane import IngestProtocol, Lane
 from escalade.app import create_app
 from escalade.engine.service import Escalade
 from escalade.settings import Settings
@@ -43,9 +43,9 @@ class CountingProtocol(IngestProtocol):
 
     answered = 0
 
-    def _write(self, *args: Any) -> None:
+    def _send(self, *args: Any) -> None:
         CountingProtocol.answered += 1
-        super()._write(*args)
+        super()._send(*args)
 
 
 class LaneServer:
@@ -233,3 +233,18 @@ def test_rate_and_size_limits_hold_in_the_lane(database_url: str, tmp_path: Path
         assert int(answers[2].headers["retry-after"]) > 0
         assert CountingProtocol.answered == 2  # the two admitted; 413 and 429 by the stack
         assert server.count(signals) == 2
+
+
+def test_the_202s_head_follows_uvicorns_date() -> None:
+    """The lane builds its 202's headers once and again only when uvicorn's
+    default headers are a new list (it renews `date` each second that way)."""
+    lane = Lane(None, None, 1024, [(b"x-frame-options", b"DENY")])
+    first = [(b"date", b"Mon, 07 Dec 2026 12:00:00 GMT"), (b"server", b"uvicorn")]
+    head = lane.accepted_head(first, queued=True)
+    assert head.startswith(b"HTTP/1.1 202 Accepted\r\ndate: Mon, 07 Dec 2026 12:00:00 GMT\r\n")
+    assert b"preference-applied: respond-async\r\n" in head
+    assert b"x-frame-options: DENY\r\n" in head and head.endswith(b"content-length: ")
+    assert lane.accepted_head(first, queued=True) is head  # built once
+    assert b"preference-applied" not in lane.accepted_head(first, queued=False)
+    later = [(b"date", b"Mon, 07 Dec 2026 12:00:01 GMT"), (b"server", b"uvicorn")]
+    assert b"12:00:01 GMT" in lane.accepted_head(later, queued=True)

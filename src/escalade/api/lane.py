@@ -19,16 +19,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from fastapi.responses import Response
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from escalade.api.auth import authorize
 from escalade.api.hardening import internal_error, token_key
 from escalade.api.responses import JSONResponse
-from escalade.api.signals import admit, answer
+from escalade.api.signals import accepted_body, admit
 from escalade.domain.ratelimit import RateLimiter
 from escalade.engine.ingest import Accepted
 
@@ -46,6 +47,33 @@ class Lane:
     limiter: RateLimiter | None
     max_body: int
     headers: Sequence[tuple[bytes, bytes]]
+    # The 202's head by `queued`, with the default headers it was built with.
+    _heads: dict[bool, tuple[list[tuple[bytes, bytes]], bytes]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def accepted_head(self, defaults: list[tuple[bytes, bytes]], queued: bool) -> bytes:
+        """The 202's status line and headers, up to its content-length's value.
+
+        uvicorn renews its default headers (`date`) once a second as a new list:
+        the heads are built again when the list is another."""
+        built = self._heads.get(queued)
+        if built is not None and built[0] is defaults:
+            return built[1]
+        own = [(b"content-type", b"application/json")]
+        if queued:
+            own.insert(0, (b"preference-applied", b"respond-async"))
+        present = {name for name, _ in own}
+        lines = [STATUS_LINE[202]]
+        for name, value in (
+            *defaults,
+            *own,
+            *(h for h in self.headers if h[0] not in present),
+        ):
+            lines += [name, b": ", value, b"\r\n"]
+        head = b"".join([*lines, b"content-length: "])
+        self._heads[queued] = (defaults, head)
+        return head
 
     def admits(self, headers: dict[bytes, bytes]) -> bool:
         """Whether a request with these headers is the lane's to answer."""
@@ -149,16 +177,19 @@ class IngestProtocol(HttpToolsProtocol):
         self, cycle: _Cycle, done: asyncio.Future[tuple[Accepted, ...]], queued: bool
     ) -> None:
         error = done.exception()
-        if error is None:
-            self._write(cycle, answer(done.result(), queued))
-        else:
+        if error is not None:
             self._write(cycle, JSONResponse(internal_error(error, "POST", "/v1/signals"), 500))
+            return
+        # The 202 straight to bytes: the route's `answer` with its headers built
+        # once a second, not a Response and its header list per request.
+        assert self._lane is not None
+        body = orjson.dumps(accepted_body(done.result(), queued))
+        head = self._lane.accepted_head(self.server_state.default_headers, queued)
+        close = b"" if cycle.keep_alive else b"connection: close\r\n"
+        self._send(cycle, b"%s%d\r\n%s\r\n%s" % (head, len(body), close, body))
 
     def _write(self, cycle: _Cycle, response: Response) -> None:
-        """Send the whole answer, then let the connection go on as uvicorn would."""
-        cycle.response_complete = True
-        if self.transport.is_closing():
-            return
+        """Send a whole Response (a refusal, an error)."""
         assert self._lane is not None
         own = response.raw_headers
         present = {name for name, _ in own}
@@ -172,7 +203,14 @@ class IngestProtocol(HttpToolsProtocol):
         if not cycle.keep_alive:
             lines.append(b"connection: close\r\n")
         lines += [b"\r\n", bytes(response.body)]
-        self.transport.write(b"".join(lines))
+        self._send(cycle, b"".join(lines))
+
+    def _send(self, cycle: _Cycle, answer: bytes) -> None:
+        """Send the whole answer, then let the connection go on as uvicorn would."""
+        cycle.response_complete = True
+        if self.transport.is_closing():
+            return
+        self.transport.write(answer)
         if not cycle.keep_alive:
             self.transport.close()
             return

@@ -81,6 +81,8 @@ async def post_signals(
 
 def wants_async(prefer: str) -> bool:
     """Whether a `Prefer` header (RFC 7240) asks for `respond-async`."""
+    if prefer == "respond-async":
+        return True  # the usual header, spared the parse
     return any(
         part.split(";", 1)[0].strip().lower() == "respond-async" for part in prefer.split(",")
     )
@@ -115,22 +117,27 @@ def admit(
 def answer(accepted: Sequence[Accepted], queued: bool) -> Response:
     """The 202 for committed signals."""
     return JSONResponse(
-        {
-            "accepted": sum(1 for a in accepted if not a.duplicate),
-            "signals": [
-                {
-                    "id": a.id,
-                    "incident_id": a.incident_id,
-                    "duplicate": a.duplicate,
-                    "silenced_by": a.silenced_by,
-                    "routed": not queued,
-                }
-                for a in accepted
-            ],
-        },
+        accepted_body(accepted, queued),
         status_code=202,
         headers={"Preference-Applied": "respond-async"} if queued else None,
     )
+
+
+def accepted_body(accepted: Sequence[Accepted], queued: bool) -> dict[str, Any]:
+    """The body of the 202: how many were new, and each signal's fate."""
+    return {
+        "accepted": sum(1 for a in accepted if not a.duplicate),
+        "signals": [
+            {
+                "id": a.id,
+                "incident_id": a.incident_id,
+                "duplicate": a.duplicate,
+                "silenced_by": a.silenced_by,
+                "routed": not queued,
+            }
+            for a in accepted
+        ],
+    }
 
 
 class FastIngest:
