@@ -3,6 +3,7 @@ what the code queries against, and a test checks the two agree."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def require_aware(*columns: Sequence[datetime | None]) -> None:
+    """Refuse naive datetimes as `UTCDateTime` does, for values that go around
+    it (arrays sent to PostgreSQL in binary)."""
+    for column in columns:
+        for value in column:
+            if value is not None and value.tzinfo is None:
+                raise ValueError("naive datetime given to the database")
 
 
 Json = JSON().with_variant(JSONB(), "postgresql")

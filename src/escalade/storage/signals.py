@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Column, Connection, Dialect, func, select
 
 from escalade.domain.signals import Signal
-from escalade.storage.schema import signals
+from escalade.storage.schema import require_aware, signals
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +45,7 @@ def insert(conn: Connection, stored: Sequence[StoredSignal]) -> None:
         return
     if conn.dialect.name == "postgresql":
         received = [s.signal.received_at for s in stored]
-        if any(r.tzinfo is None for r in received):  # as UTCDateTime refuses them
-            raise ValueError("naive datetime given to the database")
+        require_aware(received)
         conn.exec_driver_sql(
             _PG_INSERT,
             {
