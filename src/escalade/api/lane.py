@@ -63,17 +63,27 @@ class Lane:
         own = [(b"content-type", b"application/json")]
         if queued:
             own.insert(0, (b"preference-applied", b"respond-async"))
+        head = b"".join([*self.head(202, defaults, own), b"content-length: "])
+        self._heads[queued] = (defaults, head)
+        return head
+
+    def head(
+        self,
+        status: int,
+        defaults: Sequence[tuple[bytes, bytes]],
+        own: Sequence[tuple[bytes, bytes]],
+    ) -> list[bytes]:
+        """An answer's status line and header lines: uvicorn's default headers,
+        the answer's own, then the security headers it does not set itself."""
         present = {name for name, _ in own}
-        lines = [STATUS_LINE[202]]
+        lines = [STATUS_LINE[status]]
         for name, value in (
             *defaults,
             *own,
             *(h for h in self.headers if h[0] not in present),
         ):
             lines += [name, b": ", value, b"\r\n"]
-        head = b"".join([*lines, b"content-length: "])
-        self._heads[queued] = (defaults, head)
-        return head
+        return lines
 
     def admits(self, headers: dict[bytes, bytes]) -> bool:
         """Whether a request with these headers is the lane's to answer."""
@@ -191,15 +201,8 @@ class IngestProtocol(HttpToolsProtocol):
     def _write(self, cycle: _Cycle, response: Response) -> None:
         """Send a whole Response (a refusal, an error)."""
         assert self._lane is not None
-        own = response.raw_headers
-        present = {name for name, _ in own}
-        lines = [STATUS_LINE[response.status_code]]
-        for name, value in (
-            *self.server_state.default_headers,
-            *own,
-            *(h for h in self._lane.headers if h[0] not in present),
-        ):
-            lines += [name, b": ", value, b"\r\n"]
+        default = self.server_state.default_headers
+        lines = self._lane.head(response.status_code, default, response.raw_headers)
         if not cycle.keep_alive:
             lines.append(b"connection: close\r\n")
         lines += [b"\r\n", bytes(response.body)]
