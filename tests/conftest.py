@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from escalade.storage.database import connect
+from escalade.storage.migrate import upgrade
 from support.databases import fresh_database
 from support.engines import Harness
 from support.sink import Sink, start_sink
@@ -20,6 +23,15 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    """An engine on a migrated database of the test's backend."""
+    engine = connect(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -63,6 +63,6 @@ def test_after_a_rehearsal_the_first_signal_s_statements_are_built(
     service.ingest(service.accept([SignalIn(kind="unforeseen", summary="first")]))
     event.remove(service.db, "after_cursor_execute", note)
     missed = sum(1 for s, _ in built if s is CacheStats.CACHE_MISS)
-    assert (missed == 0) if rehearsed else (missed > 3), [
+    assert (missed == 0) if rehearsed else (missed > 0), [
         (s.name, st[:60]) for s, st in built if s is CacheStats.CACHE_MISS
     ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -11,14 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from escalade.storage.database import ANSWER_UNREAD, connect, pipelined
 from escalade.storage.migrate import upgrade
 from escalade.storage.schema import inbox
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    engine = connect(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def count(db: Engine) -> int:

@@ -8,6 +8,19 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from escalade.storage import arrays
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) in one statement on PostgreSQL
+    (`arrays.insert`), an executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        arrays.insert(conn, table, rows)
+        return
+    conn.execute(table.insert(), list(rows))
+
 
 def insert_ignoring_duplicates(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, returning: str = ""
@@ -18,6 +31,8 @@ def insert_ignoring_duplicates(
     written, skipped duplicates left out; otherwise nothing."""
     if not rows:
         return []
+    if conn.dialect.name == "postgresql":
+        return arrays.insert(conn, table, rows, ignore_duplicates=True, returning=returning)
     statement = _ignoring_duplicates(conn.dialect.name, table, returning)
     if not returning:
         conn.execute(statement, list(rows))

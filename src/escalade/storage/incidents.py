@@ -11,6 +11,7 @@ from sqlalchemy import Connection, and_, bindparam, func, select, tuple_, update
 
 from escalade.domain.incidents import Incident, IncidentStatus, LadderPosition
 from escalade.domain.paging import Cursor
+from escalade.storage._upsert import insert_rows
 from escalade.storage.schema import incidents, require_aware, timers
 
 
@@ -120,7 +121,6 @@ _OPEN_BY_GROUP = (
     .order_by(incidents.c.opened_at)
 )
 _OPEN_BY_GROUP_LOCKED = _OPEN_BY_GROUP.with_for_update()
-_INSERT = incidents.insert()
 
 
 def open_by_group(conn: Connection, keys: Iterable[str], *, lock: bool) -> dict[str, Incident]:
@@ -133,8 +133,7 @@ def open_by_group(conn: Connection, keys: Iterable[str], *, lock: bool) -> dict[
 
 
 def insert(conn: Connection, new: Sequence[Incident]) -> None:
-    if new:
-        conn.execute(_INSERT, [to_row(i) for i in new])
+    insert_rows(conn, incidents, [to_row(i) for i in new])
 
 
 def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, bindparam, select, update
 
 from escalade.domain.audit_chain import GENESIS, Break, Entry, Head, entry_hash, verify_chain
 from escalade.domain.effects import Record
+from escalade.storage._upsert import insert_rows
 from escalade.storage.database import ANSWER_UNREAD
-from escalade.storage.schema import audit_heads, require_aware, timeline
+from escalade.storage.schema import audit_heads, timeline
 
 
 def append(conn: Connection, records: Sequence[Record], *, started: Collection[str] = ()) -> None:
@@ -57,66 +57,39 @@ def append(conn: Connection, records: Sequence[Record], *, started: Collection[s
     moved = [
         {"key": i, "new_seq": s, "new_hash": h} for i, (s, h) in heads.items() if i in existing
     ]
-    if conn.dialect.name == "postgresql":
-        _write_arrays(conn, rows, moved)
-    else:
-        conn.execute(_INSERT_ENTRIES, rows)
-        if moved:
-            conn.execute(_MOVE_HEADS, moved)
+    insert_rows(conn, timeline, rows)
+    if moved:
+        _move_heads(conn, moved)
     # A chain without a head is one this transaction starts (an incident or review
     # it creates, invisible to other writers until commit). Should another writer
     # start the same chain anyway, the primary key fails one of them: no fork.
     new_heads = [
         {"incident_id": i, "seq": s, "hash": h} for i, (s, h) in heads.items() if i not in existing
     ]
-    if new_heads:
-        conn.execute(_INSERT_HEADS, new_heads)
+    insert_rows(conn, audit_heads, new_heads)
 
 
-def _write_arrays(
-    conn: Connection, rows: list[dict[str, Any]], moved: list[dict[str, Any]]
-) -> None:
-    """The entries and the moved heads on PostgreSQL: a statement each over
-    arrays sent in binary (as `signals.insert`), not an executemany, which in a
-    pipeline is a statement per row with the client's per-row work. Nothing
-    waits for either's answer: the heads are locked above, so each update
-    finds its row, and an error surfaces at the next sync or the commit."""
-    at = [r["at"] for r in rows]
-    require_aware(at)
+def _move_heads(conn: Connection, moved: list[dict[str, Any]]) -> None:
+    """Point the locked heads at their chains' new last entries. Nothing waits
+    for the answer: the heads are locked above, so each update finds its row,
+    and in a pipelined transaction an error surfaces at the next sync or the
+    commit. On PostgreSQL one statement over arrays sent in binary (an
+    executemany in a pipeline is a statement per row: `storage/arrays.py`)."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(_MOVE_HEADS, moved)
+        return
     conn.exec_driver_sql(
-        _PG_INSERT_ENTRIES,
+        _PG_MOVE_HEADS,
         {
-            "incidents": [r["incident_id"] for r in rows],
-            "at": at,
-            "kinds": [r["kind"] for r in rows],
-            "actors": [r["actor"] for r in rows],
-            "data": [orjson.dumps(r["data"]).decode() for r in rows],
-            "seqs": [r["seq"] for r in rows],
-            "prevs": [r["prev_hash"] for r in rows],
-            "hashes": [r["hash"] for r in rows],
+            "keys": [m["key"] for m in moved],
+            "seqs": [m["new_seq"] for m in moved],
+            "hashes": [m["new_hash"] for m in moved],
         },
+        execution_options={ANSWER_UNREAD: True},
     )
-    if moved:
-        conn.exec_driver_sql(
-            _PG_MOVE_HEADS,
-            {
-                "keys": [m["key"] for m in moved],
-                "seqs": [m["new_seq"] for m in moved],
-                "hashes": [m["new_hash"] for m in moved],
-            },
-            execution_options={ANSWER_UNREAD: True},
-        )
 
 
 # psycopg's own placeholders: `%(name)b` sends the parameter in binary format.
-# In the order given, so each chain's entries take ids in their order.
-_PG_INSERT_ENTRIES = (
-    "INSERT INTO timeline (incident_id, at, kind, actor, data, seq, prev_hash, hash) "
-    "SELECT i, a, k, ac, CAST(d AS jsonb), s, p, h FROM unnest("
-    "%(incidents)b::text[], %(at)b::timestamptz[], %(kinds)b::text[], %(actors)b::text[], "
-    "%(data)b::text[], %(seqs)b::int[], %(prevs)b::text[], %(hashes)b::text[]"
-    ") WITH ORDINALITY AS t(i, a, k, ac, d, s, p, h, n) ORDER BY n"
-)
 _PG_MOVE_HEADS = (
     "UPDATE audit_heads AS h SET seq = m.s, hash = m.h "
     "FROM unnest(%(keys)b::text[], %(seqs)b::int[], %(hashes)b::text[]) AS m(k, s, h) "
@@ -125,8 +98,6 @@ _PG_MOVE_HEADS = (
 
 
 # Built once (each append uses them; building one costs up to 100 µs).
-_INSERT_ENTRIES = timeline.insert()
-_INSERT_HEADS = audit_heads.insert()
 _MOVE_HEADS = (
     update(audit_heads)
     .where(audit_heads.c.incident_id == bindparam("key"))
