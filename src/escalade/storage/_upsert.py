@@ -1,3 +1,5 @@
+"""Inserts of many rows, and keyed upserts, on either backend."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,7 +21,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if conn.dialect.name == "postgresql":
         arrays.insert(conn, table, rows)
         return
-    conn.execute(table.insert(), list(rows))
+    conn.execute(_plain_insert(table), list(rows))
+
+
+@cache
+def _plain_insert(table: Table) -> Insert:
+    """Built once per table: a statement keeps its cache key, and building one
+    anew costs SQLAlchemy up to 100 µs a call."""
+    return table.insert()
 
 
 def insert_ignoring_duplicates(
@@ -33,7 +42,7 @@ def insert_ignoring_duplicates(
         return []
     if conn.dialect.name == "postgresql":
         return arrays.insert(conn, table, rows, ignore_duplicates=True, returning=returning)
-    statement = _ignoring_duplicates(conn.dialect.name, table, returning)
+    statement = _ignoring_duplicates(table, returning)
     if not returning:
         conn.execute(statement, list(rows))
         return []
@@ -41,10 +50,9 @@ def insert_ignoring_duplicates(
 
 
 @cache
-def _ignoring_duplicates(dialect_name: str, table: Table, returning: str) -> Insert:
-    """The statement, built once per table (a statement keeps its cache key)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(table).on_conflict_do_nothing()
+def _ignoring_duplicates(table: Table, returning: str) -> Insert:
+    """SQLite's statement, built once per table (a statement keeps its cache key)."""
+    statement: Insert = sqlite.insert(table).on_conflict_do_nothing()
     return statement.returning(table.c[returning]) if returning else statement
 
 
