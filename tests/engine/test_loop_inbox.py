@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
 
 import psycopg
@@ -154,3 +156,55 @@ def test_the_blocking_append_may_run_twice(harness: Harness) -> None:
     inbox.append_fresh(service.db, records)
     inbox.append_fresh(service.db, records)
     assert _queued_ids(harness) == [r["id"] for r in records]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_batch_larger_than_the_sockets_buffer_is_sent_whole(harness: Harness) -> None:
+    """The loop's append writes its request in as many turns as the socket
+    takes (megabytes for a batch of thousands), then waits for the answer."""
+    service = harness.service()
+    loop_inbox = LoopInbox(service)
+    wire = [SignalIn(kind="drift", summary="x" * 400, labels={"n": str(n)}) for n in range(5000)]
+    records = service.accept_queued(wire)
+
+    async def big() -> None:
+        try:
+            conn = await loop_inbox._connection()
+            # A small send buffer, so that the request cannot leave in one write.
+            with socket.socket(fileno=os.dup(conn.pgconn.socket)) as raw:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            await inbox.append_fresh_on_loop(conn, records)
+        finally:
+            await loop_inbox.close()
+
+    asyncio.run(big())
+    assert _queued_ids(harness) == [r["id"] for r in records]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_an_append_interrupted_half_way_closes_its_connection(harness: Harness) -> None:
+    """Cancelled while its answer is awaited, the append leaves no connection
+    with a query in flight: it is closed, and the next commit opens another."""
+    service = harness.service()
+    loop_inbox = LoopInbox(service)
+    wire = [SignalIn(kind="drift")]
+
+    async def interrupted() -> tuple[bool, bool]:
+        try:
+            conn = await loop_inbox._connection()
+            await inbox.append_fresh_on_loop(conn, service.accept_queued(wire))
+            task = asyncio.ensure_future(
+                inbox.append_fresh_on_loop(conn, service.accept_queued(wire))
+            )
+            await asyncio.sleep(0)  # sent; now waiting for the answer
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            after = await loop_inbox.enqueue(service.accept_queued(wire))
+            return conn.closed, after.due_now
+        finally:
+            await loop_inbox.close()
+
+    assert asyncio.run(interrupted()) == (True, True)
