@@ -89,3 +89,22 @@ def test_a_naive_time_and_an_unknown_column_are_refused_whole(db: Engine) -> Non
         arrays.insert(conn, signals, [{"id": "s-1", "nope": 1}])
     with db.connect() as conn:
         assert conn.execute(select(deliveries.c.id)).all() == []
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_an_update_changes_only_the_rows_its_match_picks_and_counts_them(db: Engine) -> None:
+    with db.begin() as conn:
+        arrays.insert(conn, deliveries, [delivery("d-1"), delivery("d-2")])
+    later = T0 + timedelta(minutes=5)
+    changes = [
+        {"status": "delivered", "delivered_at": later, "payload": {"ok": 1}, "k": "d-1", "n": 0},
+        {"status": "delivered", "delivered_at": later, "payload": {"ok": 2}, "k": "d-2", "n": 7},
+    ]  # d-2's attempts are 0, not 7: not picked
+    with pipelined(db) as conn:
+        changed = arrays.update(conn, deliveries, changes, match={"id": "k", "attempts": "n"})
+    assert changed == 1
+    with db.connect() as conn:
+        found = {r.id: r for r in conn.execute(select(deliveries))}
+    assert found["d-1"].status == "delivered" and found["d-1"].payload == {"ok": 1}
+    assert found["d-1"].delivered_at == later
+    assert found["d-2"].status == "pending" and found["d-2"].delivered_at is None

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.compiler import IdentifierPreparer
 
+from escalade.storage.database import ANSWER_UNREAD
 from escalade.storage.schema import UTCDateTime, require_aware
 
 
@@ -61,6 +62,31 @@ def insert(
     # psycopg's own placeholders: `%(name)b` sends a parameter in binary format.
     result = conn.exec_driver_sql(statement, params)
     return list(result.scalars()) if returning else []
+
+
+def update(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    match: dict[str, str],
+    answer_unread: bool = False,
+) -> int:
+    """Update rows in one statement: each row's dict holds the values to set
+    by column name, and under other keys the values `match` names (column ->
+    key) that pick its row. The number of rows the statement changed.
+    `answer_unread` marks it as one whose count nobody reads, so that inside
+    `database.pipelined` it waits for no answer (the count is then unknown)."""
+    if not rows:
+        return 0
+    keys = tuple(rows[0])
+    statement, converters, order = _update_statement(table, keys, tuple(match.items()))
+    params = {
+        f"c{i}": convert([row[key] for row in rows])
+        for i, (key, convert) in enumerate(zip(order, converters, strict=True))
+    }
+    options = {ANSWER_UNREAD: True} if answer_unread else {}
+    return int(conn.exec_driver_sql(statement, params, execution_options=options).rowcount)
 
 
 Converter = Callable[[list[Any]], list[Any]]
@@ -95,6 +121,35 @@ def _statement(
 
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@cache
+def _update_statement(
+    table: Table, keys: tuple[str, ...], match: tuple[tuple[str, str], ...]
+) -> tuple[str, tuple[Converter, ...], tuple[str, ...]]:
+    """The update for these keys: the statement, each array's conversion, and
+    which key of a row fills each array."""
+    matched = {key: column for column, key in match}
+    order = tuple(k for k in keys if k not in matched) + tuple(key for _, key in match)
+    arrays, converters, sets, wheres = [], [], [], []
+    for i, key in enumerate(order):
+        column = table.c[matched.get(key, key)]
+        element, cast, convert = _array_of(column)
+        arrays.append(f"%(c{i})b::{element}[]")
+        converters.append(convert)
+        value = f"CAST(u.c{i} AS {cast})" if cast else f"u.c{i}"
+        if key in matched:
+            wheres.append(f"t.{_QUOTE.quote(column.name)} = {value}")
+        else:
+            sets.append(f"{_QUOTE.quote(column.name)} = {value}")
+    aliases = ", ".join(f"c{i}" for i in range(len(order)))
+    statement = (
+        f"UPDATE {_QUOTE.format_table(table)} AS t SET {', '.join(sets)} "  # noqa: S608 - metadata names
+        f"FROM unnest({', '.join(arrays)}) AS u({aliases}) WHERE {' AND '.join(wheres)}"
+    )
+    return statement, tuple(converters), order
+
+
 _QUOTE: IdentifierPreparer = _PG.identifier_preparer
 
 

@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, and_, bindparam, func, select, tuple_, update
 
 from escalade.domain.incidents import Incident, IncidentStatus, LadderPosition
 from escalade.domain.paging import Cursor
+from escalade.storage import arrays
 from escalade.storage._upsert import insert_rows
-from escalade.storage.schema import incidents, require_aware, timers
+from escalade.storage.schema import incidents, timers
 
 
 class StaleIncident(RuntimeError):
@@ -144,15 +144,18 @@ def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
     """
     if not changed:
         return
-    if conn.dialect.name == "postgresql":
-        _save_arrays(conn, changed)
-        return
     params = []
     for incident, read_version in changed:
         row = to_row(incident)
         params.append(
             {**{k: row[k] for k in _UPDATABLE}, "b_id": incident.id, "b_version": read_version}
         )
+    if conn.dialect.name == "postgresql":
+        # One statement over arrays (storage/arrays.py); the count of rows
+        # matched still proves each held the version it was read at.
+        if arrays.update(conn, incidents, params, match=_MATCH) != len(params):
+            raise StaleIncident(", ".join(i.id for i, _ in changed))
+        return
     if conn.dialect.supports_sane_multi_rowcount:
         # One round trip for the batch; the summed rowcount still proves every
         # row matched the version it was read at.
@@ -164,34 +167,7 @@ def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
             raise StaleIncident(str(one["b_id"]))
 
 
-def _save_arrays(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
-    """`save` on PostgreSQL: one statement over arrays sent in binary (as
-    `signals.insert`). An executemany in a pipeline is a statement per row, and
-    its per-row work in the client was most of what touching an incident cost a
-    routing pass. The count of rows matched still proves each one held the
-    version it was read at."""
-    rows = [to_row(incident) for incident, _ in changed]
-    params = {k: [r[k] for r in rows] for k in _UPDATABLE if k != "state"}
-    require_aware(params["last_signal_at"], params["acknowledged_at"], params["resolved_at"])
-    params["state"] = [orjson.dumps(r["state"]).decode() for r in rows]
-    params["ids"] = [incident.id for incident, _ in changed]
-    params["read"] = [read_version for _, read_version in changed]
-    if conn.exec_driver_sql(_PG_SAVE, params).rowcount != len(rows):
-        raise StaleIncident(", ".join(i.id for i, _ in changed))
-
-
-_PG_SAVE = (
-    "UPDATE incidents AS i SET status = u.status, tier = u.tier, type = u.type, "
-    "title = u.title, last_signal_at = u.last_signal_at, acknowledged_at = u.acknowledged_at, "
-    "resolved_at = u.resolved_at, version = u.version, state = CAST(u.state AS jsonb) "
-    "FROM unnest(%(ids)b::text[], %(read)b::int[], %(status)b::text[], %(tier)b::text[], "
-    "%(type)b::text[], %(title)b::text[], %(last_signal_at)b::timestamptz[], "
-    "%(acknowledged_at)b::timestamptz[], %(resolved_at)b::timestamptz[], %(version)b::int[], "
-    "%(state)b::text[]) AS u(id, read_version, status, tier, type, title, last_signal_at, "
-    "acknowledged_at, resolved_at, version, state) "
-    "WHERE i.id = u.id AND i.version = u.read_version"
-)
-
+_MATCH = {"id": "b_id", "version": "b_version"}
 _UPDATABLE = (
     "status",
     "tier",

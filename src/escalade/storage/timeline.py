@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from escalade.domain.audit_chain import GENESIS, Break, Entry, Head, entry_hash, verify_chain
 from escalade.domain.effects import Record
+from escalade.storage import arrays
 from escalade.storage._upsert import insert_rows
 from escalade.storage.database import ANSWER_UNREAD
 from escalade.storage.schema import audit_heads, timeline
@@ -54,9 +55,7 @@ def append(conn: Connection, records: Sequence[Record], *, started: Collection[s
             }
         )
         heads[r.incident_id] = (seq, digest)
-    moved = [
-        {"key": i, "new_seq": s, "new_hash": h} for i, (s, h) in heads.items() if i in existing
-    ]
+    moved = [{"b_key": i, "seq": s, "hash": h} for i, (s, h) in heads.items() if i in existing]
     insert_rows(conn, timeline, rows)
     if moved:
         _move_heads(conn, moved)
@@ -73,35 +72,21 @@ def _move_heads(conn: Connection, moved: list[dict[str, Any]]) -> None:
     """Point the locked heads at their chains' new last entries. Nothing waits
     for the answer: the heads are locked above, so each update finds its row,
     and in a pipelined transaction an error surfaces at the next sync or the
-    commit. On PostgreSQL one statement over arrays sent in binary (an
-    executemany in a pipeline is a statement per row: `storage/arrays.py`)."""
-    if conn.dialect.name != "postgresql":
+    commit. On PostgreSQL one statement over arrays (`storage/arrays.py`)."""
+    if conn.dialect.name == "postgresql":
+        arrays.update(conn, audit_heads, moved, match=_HEAD, answer_unread=True)
+    else:
         conn.execute(_MOVE_HEADS, moved)
-        return
-    conn.exec_driver_sql(
-        _PG_MOVE_HEADS,
-        {
-            "keys": [m["key"] for m in moved],
-            "seqs": [m["new_seq"] for m in moved],
-            "hashes": [m["new_hash"] for m in moved],
-        },
-        execution_options={ANSWER_UNREAD: True},
-    )
 
 
-# psycopg's own placeholders: `%(name)b` sends the parameter in binary format.
-_PG_MOVE_HEADS = (
-    "UPDATE audit_heads AS h SET seq = m.s, hash = m.h "
-    "FROM unnest(%(keys)b::text[], %(seqs)b::int[], %(hashes)b::text[]) AS m(k, s, h) "
-    "WHERE h.incident_id = m.k"
-)
+_HEAD = {"incident_id": "b_key"}
 
 
 # Built once (each append uses them; building one costs up to 100 µs).
 _MOVE_HEADS = (
     update(audit_heads)
-    .where(audit_heads.c.incident_id == bindparam("key"))
-    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+    .where(audit_heads.c.incident_id == bindparam("b_key"))
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
     .execution_options(**{ANSWER_UNREAD: True})
 )
 _LOCK_HEADS = (
