@@ -274,17 +274,21 @@ def wrk(
     return float(found.group(1))
 
 
-def drained(url: str, started: float, timeout: float = 600.0) -> float:
-    """Wait until the inbox is empty; the seconds since `started` when it was."""
+def drained(url: str, started: float, *, pages: bool = False, timeout: float = 600.0) -> float:
+    """Wait until the inbox is empty (and, with `pages`, no page is pending);
+    the seconds since `started` when it was."""
     deadline = time.monotonic() + timeout
+    wanted = (r"^escalade_inbox_depth (\d+)",)
+    if pages:
+        wanted += (r'^escalade_deliveries\{status="pending"\} (\d+)',)
     while time.monotonic() < deadline:
-        text_ = httpx.get(url + "/metrics", timeout=30).text
-        found = re.search(r"^escalade_inbox_depth (\d+)", text_, re.MULTILINE)
-        assert found, "no escalade_inbox_depth in /metrics"
-        if found.group(1) == "0":
+        metrics = httpx.get(url + "/metrics", timeout=30).text
+        found = [re.search(line, metrics, re.MULTILINE) for line in wanted]
+        assert all(found), f"not all of {wanted} in /metrics"
+        if all(f.group(1) == "0" for f in found if f):
             return time.perf_counter() - started
         time.sleep(0.2)
-    raise TimeoutError("the inbox did not drain")
+    raise TimeoutError("the inbox did not drain" + (" or pages are pending" if pages else ""))
 
 
 def queued_ingest(
@@ -457,21 +461,12 @@ def queued_and_latency(
     return rows
 
 
-def settled(url: str, quiet: float = 2.0, timeout: float = 120.0) -> None:
+def settled(url: str, quiet: float = 2.0) -> None:
     """Until nothing is queued or waiting to be sent, and `quiet` seconds more:
     the unloaded state, after a load (whose pages, checkpoints and routing
     otherwise fall on the first probes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        metrics = httpx.get(url + "/metrics", timeout=30).text
-        depth = re.search(r"^escalade_inbox_depth (\d+)", metrics, re.M)
-        pending = re.search(r'^escalade_deliveries\{status="pending"\} (\d+)', metrics, re.M)
-        assert depth and pending, "no inbox depth or pending deliveries in /metrics"
-        if depth.group(1) == pending.group(1) == "0":
-            time.sleep(quiet)
-            return
-        time.sleep(0.2)
-    raise TimeoutError("pages still pending after the loads")
+    drained(url, time.perf_counter(), pages=True, timeout=120.0)
+    time.sleep(quiet)
 
 
 def reset_schema(url: str) -> str:
