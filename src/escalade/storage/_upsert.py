@@ -1,4 +1,4 @@
-"""Inserts of many rows, and keyed upserts, on either backend."""
+"""Inserts and updates of many rows, and keyed upserts, on either backend."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, and_, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, Update
 
 from escalade.storage import arrays
 
@@ -29,6 +29,40 @@ def _plain_insert(table: Table) -> Insert:
     """Built once per table: a statement keeps its cache key, and building one
     anew costs SQLAlchemy up to 100 µs a call."""
     return table.insert()
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    match: dict[str, str],
+    answer_unread: bool = False,
+) -> int:
+    """Update rows (dicts with the same keys): the values to set by column
+    name, and under other keys the values `match` names (column -> key) that
+    pick each row. One statement on PostgreSQL (`arrays.update`), an
+    executemany elsewhere; the number of rows changed either way, unless
+    `answer_unread` (then nobody waits for it inside a pipeline)."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        return arrays.update(conn, table, rows, match=match, answer_unread=answer_unread)
+    statement = _plain_update(table, tuple(rows[0]), tuple(match.items()))
+    return int(conn.execute(statement, list(rows)).rowcount)
+
+
+@cache
+def _plain_update(
+    table: Table, keys: tuple[str, ...], match: tuple[tuple[str, str], ...]
+) -> Update:
+    """Built once per shape (a statement keeps its cache key)."""
+    matched = {key for _, key in match}
+    return (
+        update(table)
+        .where(and_(*(table.c[column] == bindparam(key) for column, key in match)))
+        .values({k: bindparam(k) for k in keys if k not in matched})
+    )
 
 
 def insert_ignoring_duplicates(

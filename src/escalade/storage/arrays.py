@@ -120,9 +120,6 @@ def _statement(
     return statement, tuple(converters)
 
 
-_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
-
-
 @cache
 def _update_statement(
     table: Table, keys: tuple[str, ...], match: tuple[tuple[str, str], ...]
@@ -150,6 +147,7 @@ def _update_statement(
     return statement, tuple(converters), order
 
 
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 _QUOTE: IdentifierPreparer = _PG.identifier_preparer
 
 

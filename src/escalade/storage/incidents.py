@@ -6,12 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, bindparam, func, select, tuple_
 
 from escalade.domain.incidents import Incident, IncidentStatus, LadderPosition
 from escalade.domain.paging import Cursor
-from escalade.storage import arrays
-from escalade.storage._upsert import insert_rows
+from escalade.storage._upsert import insert_rows, update_rows
 from escalade.storage.schema import incidents, timers
 
 
@@ -150,21 +149,10 @@ def save(conn: Connection, changed: Sequence[tuple[Incident, int]]) -> None:
         params.append(
             {**{k: row[k] for k in _UPDATABLE}, "b_id": incident.id, "b_version": read_version}
         )
-    if conn.dialect.name == "postgresql":
-        # One statement over arrays (storage/arrays.py); the count of rows
-        # matched still proves each held the version it was read at.
-        if arrays.update(conn, incidents, params, match=_MATCH) != len(params):
-            raise StaleIncident(", ".join(i.id for i, _ in changed))
-        return
-    if conn.dialect.supports_sane_multi_rowcount:
-        # One round trip for the batch; the summed rowcount still proves every
-        # row matched the version it was read at.
-        if conn.execute(_SAVE, params).rowcount != len(params):
-            raise StaleIncident(", ".join(i.id for i, _ in changed))
-        return
-    for one in params:
-        if conn.execute(_SAVE, one).rowcount != 1:
-            raise StaleIncident(str(one["b_id"]))
+    # One statement over arrays on PostgreSQL: the count of rows matched still
+    # proves each held the version it was read at.
+    if update_rows(conn, incidents, params, match=_MATCH) != len(params):
+        raise StaleIncident(", ".join(i.id for i, _ in changed))
 
 
 _MATCH = {"id": "b_id", "version": "b_version"}
@@ -178,16 +166,6 @@ _UPDATABLE = (
     "resolved_at",
     "version",
     "state",
-)
-_SAVE = (
-    update(incidents)
-    .where(
-        and_(
-            incidents.c.id == bindparam("b_id"),
-            incidents.c.version == bindparam("b_version"),
-        )
-    )
-    .values({k: bindparam(k) for k in _UPDATABLE})
 )
 
 

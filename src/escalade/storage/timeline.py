@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select
 
 from escalade.domain.audit_chain import GENESIS, Break, Entry, Head, entry_hash, verify_chain
 from escalade.domain.effects import Record
-from escalade.storage import arrays
-from escalade.storage._upsert import insert_rows
-from escalade.storage.database import ANSWER_UNREAD
+from escalade.storage._upsert import insert_rows, update_rows
 from escalade.storage.schema import audit_heads, timeline
 
 
@@ -57,8 +55,9 @@ def append(conn: Connection, records: Sequence[Record], *, started: Collection[s
         heads[r.incident_id] = (seq, digest)
     moved = [{"b_key": i, "seq": s, "hash": h} for i, (s, h) in heads.items() if i in existing]
     insert_rows(conn, timeline, rows)
-    if moved:
-        _move_heads(conn, moved)
+    # The heads are locked above, so each update finds its row: inside a
+    # pipelined transaction nothing waits for the count.
+    update_rows(conn, audit_heads, moved, match=_HEAD, answer_unread=True)
     # A chain without a head is one this transaction starts (an incident or review
     # it creates, invisible to other writers until commit). Should another writer
     # start the same chain anyway, the primary key fails one of them: no fork.
@@ -68,27 +67,10 @@ def append(conn: Connection, records: Sequence[Record], *, started: Collection[s
     insert_rows(conn, audit_heads, new_heads)
 
 
-def _move_heads(conn: Connection, moved: list[dict[str, Any]]) -> None:
-    """Point the locked heads at their chains' new last entries. Nothing waits
-    for the answer: the heads are locked above, so each update finds its row,
-    and in a pipelined transaction an error surfaces at the next sync or the
-    commit. On PostgreSQL one statement over arrays (`storage/arrays.py`)."""
-    if conn.dialect.name == "postgresql":
-        arrays.update(conn, audit_heads, moved, match=_HEAD, answer_unread=True)
-    else:
-        conn.execute(_MOVE_HEADS, moved)
-
-
 _HEAD = {"incident_id": "b_key"}
 
 
-# Built once (each append uses them; building one costs up to 100 µs).
-_MOVE_HEADS = (
-    update(audit_heads)
-    .where(audit_heads.c.incident_id == bindparam("b_key"))
-    .values(seq=bindparam("seq"), hash=bindparam("hash"))
-    .execution_options(**{ANSWER_UNREAD: True})
-)
+# Built once (each append uses it; building one costs up to 100 µs).
 _LOCK_HEADS = (
     select(audit_heads.c.incident_id, audit_heads.c.seq, audit_heads.c.hash)
     .where(audit_heads.c.incident_id.in_(bindparam("ids", expanding=True)))
