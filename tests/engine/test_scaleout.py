@@ -16,7 +16,7 @@ from escalade.cli import main
 from escalade.domain.effects import SetTimer, TimerKind
 from escalade.domain.signals import SignalIn
 from escalade.engine.effects import persist
-from escalade.engine.ingest import ROUTER_LOCK
+from escalade.engine.ingest import ROUTER_LOCK, TAKE_ROUTER_LOCK, lock_groups
 from escalade.engine.presence import listing
 from escalade.engine.tuning import Tuning, TuningError
 from escalade.engine.worker import Worker, backoff
@@ -427,7 +427,7 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
     if database_url.startswith("postgresql"):
         # Another process routing holds the router lock: this worker routes nothing.
         with service.db.begin() as held:
-            held.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTER_LOCK})
+            assert held.execute(text(f"SELECT {TAKE_ROUTER_LOCK}"), {"k": ROUTER_LOCK}).scalar()
             assert worker.route_inbox(service.clock.now()) == 0
     now = service.clock.now()
     assert [worker.route_inbox(now) for _ in range(3)] == [3, 3, 0]  # a batch, a batch, wait
@@ -451,6 +451,43 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
     assert shown["signal_count"] == 7 and service.verify_audit()["ok"]  # type: ignore[index]
     again = service.enqueue(service.accept_queued(wire[:2]))
     assert [a.duplicate for a in again.accepted] == [True, True] and not again.due_now
+
+
+@pytest.mark.postgres
+def test_router_and_group_locks_are_per_schema(tmp_path: Path, clock: FakeClock) -> None:
+    """PostgreSQL's advisory locks belong to the database: keyed by schema, a
+    router or a batch's group locks in one schema never hold up another's."""
+    with (
+        fresh_database("postgres", tmp_path) as other_url,
+        fresh_database("postgres", tmp_path) as url,
+    ):
+        # A lock wait fails the test in seconds instead of hanging it.
+        harness = Harness(url + "%20-clock_timeout%3D3000", tmp_path, clock)
+        other = connect(other_url)
+        try:
+            service = harness.service()
+            worker = harness.worker(service)
+            worker.tuning = Tuning(route_batch=1)  # a lone signal is a batch: no linger
+            locked: list[list[str]] = []
+
+            @event.listens_for(service.db, "before_cursor_execute")
+            def keys(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+                if "hashtextextended" in statement:
+                    locked.append(parameters["keys"])
+
+            for _ in range(2):
+                service.enqueue(service.accept_queued([SignalIn.model_validate(LEAK)]))
+                with other.begin() as held:
+                    # The other schema's router, and (second time) its writer of the same groups.
+                    taken = held.execute(text(f"SELECT {TAKE_ROUTER_LOCK}"), {"k": ROUTER_LOCK})
+                    assert taken.scalar()
+                    if locked:
+                        lock_groups(held, set(locked[0]))
+                    assert worker.route_inbox(clock.now()) == 1
+            assert len(locked) == 2 and locked[0] == locked[1]  # the same group both times
+        finally:
+            other.dispose()
+            harness.close()
 
 
 def test_a_generated_id_skips_the_routers_look_up_a_named_one_does_not(
