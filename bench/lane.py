@@ -32,6 +32,8 @@ from uvicorn.server import ServerState
 
 from escalade.api.hardening import security_headers
 from escalade.api.lane import IngestProtocol, Lane
+from escalade.api.signals import Intake
+from escalade.domain.signals import Signal
 from escalade.engine.batcher import GroupCommitter
 from escalade.engine.ingest import IngestResult, queued_fresh
 from escalade.engine.service import Escalade
@@ -72,6 +74,10 @@ async def answer_now(records: Sequence[dict[str, Any]]) -> IngestResult:
     return queued_fresh(records)
 
 
+async def routed_never(signals: Sequence[Signal]) -> IngestResult:
+    raise AssertionError("the bench's requests all ask for respond-async")
+
+
 async def measure(connections: int, rounds: int, profile: bool) -> None:
     tmp = Path(tempfile.mkdtemp())
     policy = tmp / "policy.yaml"
@@ -80,13 +86,14 @@ async def measure(connections: int, rounds: int, profile: bool) -> None:
     upgrade(service.db)
     queue: GroupCommitter[dict[str, Any]] = GroupCommitter(answer_now)
     await queue.start()
-    state = SimpleNamespace(escalade=service, queue=queue)
+    never: GroupCommitter[Signal] = GroupCommitter(routed_never)  # every request is queued
+    intake = Intake(service, never, queue)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("every request here is the lane's")
 
     app.state = SimpleNamespace(  # type: ignore[attr-defined]
-        ingest_lane=Lane(state, None, 5 << 20, security_headers(0))
+        ingest_lane=Lane(intake, None, 5 << 20, security_headers(0))
     )
     config = uvicorn.Config(app, lifespan="off", log_level="warning")
     server = ServerState()

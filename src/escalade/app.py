@@ -137,8 +137,7 @@ def create_app(settings: Settings, escalade: Escalade | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.escalade = escalade
-    app.state.committer = committer
-    app.state.queue = queue
+    app.state.intake = signals.Intake(escalade, committer, queue)
     app.state.tuning = settings.tuning
     app.state.inbound = Inbound(escalade, settings.integration_rate_limit)
     alive: Callable[[], bool] | None = (
@@ -181,7 +180,7 @@ def _harden(app: FastAPI, settings: Settings) -> None:
     # `escalade serve` answers ingest in the HTTP protocol (api/lane.py), under the
     # same limiter, limit and headers.
     app.state.ingest_lane = Lane(
-        app.state, limiter, settings.max_body_bytes, security_headers(settings.hsts_max_age)
+        app.state.intake, limiter, settings.max_body_bytes, security_headers(settings.hsts_max_age)
     )
 
 

@@ -21,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from escalade.api.auth import requires
 from escalade.api.errors import problem
 from escalade.api.responses import JSONResponse
-from escalade.domain.signals import Signal
-from escalade.engine.batcher import GroupCommitter
+from escalade.api.signals import Intake
 from escalade.engine.inbound import Inbound
 from escalade.engine.service import Principal
 from escalade.integrations import alertmanager, evidently, pagerduty, webhook
@@ -169,8 +168,8 @@ async def _carry_out(
     wire = handler.signals_of(found, actions)
     done = []
     if wire:
-        committer: GroupCommitter[Signal] = request.app.state.committer
-        accepted = await committer.submit(handler.escalade.accept(wire))
+        intake: Intake = request.app.state.intake
+        accepted = await intake.committer.submit(handler.escalade.accept(wire))
         done += handler.triggered(actions, accepted)
     if any(not isinstance(a, Trigger) for a in actions):
         done += await anyio.to_thread.run_sync(lambda: handler.close(found, actions))

@@ -29,7 +29,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from escalade.api.auth import authorize
 from escalade.api.hardening import internal_error, token_key
 from escalade.api.responses import JSONResponse
-from escalade.api.signals import accepted_body, admit
+from escalade.api.signals import Intake, accepted_body, admit
 from escalade.domain.ratelimit import RateLimiter
 from escalade.engine.ingest import Accepted
 
@@ -39,11 +39,11 @@ _INGEST = ("ingest",)
 
 @dataclass(frozen=True)
 class Lane:
-    """What the lane needs of the application: its state (the service and the
-    group committers), the rate limiter the ASGI stack uses too, the body
-    limit and the security headers."""
+    """What the lane needs of the application: where signals go (the service
+    and the group committers), the rate limiter the ASGI stack uses too, the
+    body limit and the security headers."""
 
-    state: Any
+    intake: Intake
     limiter: RateLimiter | None
     max_body: int
     headers: Sequence[tuple[bytes, bytes]]
@@ -94,7 +94,7 @@ class Lane:
             return False
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         try:
-            authorize(self.state.escalade, authorization, _INGEST)
+            authorize(self.intake.escalade, authorization, _INGEST)
         except Exception:  # noqa: BLE001 - a refusal, or a failure the stack's barrier reports
             return False
         if self.limiter is None:
@@ -173,7 +173,7 @@ class IngestProtocol(HttpToolsProtocol):
         assert self._lane is not None
         try:
             prefer = cycle.prefer.decode("latin-1")
-            admitted = admit(self._lane.state, b"".join(cycle.body), prefer)
+            admitted = admit(self._lane.intake, b"".join(cycle.body), prefer)
             if isinstance(admitted, Response):
                 self._write(cycle, admitted)
                 return

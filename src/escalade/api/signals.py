@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -25,6 +26,20 @@ router = APIRouter()
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """Where accepted signals go: the service, the group commit that routes them
+    at once, and the one that queues them (`Prefer: respond-async`).
+
+    One object the app keeps (`app.state.intake`) and the ingest lane holds
+    itself: starlette's `State` answers every attribute through `__getattr__`
+    after a failed look-up, about 0.4 µs apiece, three a request."""
+
+    escalade: Escalade
+    committer: GroupCommitter[Signal]
+    queue: GroupCommitter[dict[str, Any]]
 
 
 def parse_signals(body: bytes) -> list[SignalIn] | JSONResponse:
@@ -76,7 +91,7 @@ async def post_signals(
     same core behind FastAPI, and what `/openapi.json` documents.
     """
     prefer = request.headers.get("prefer", "")
-    return await accept_signals(request.app.state, await request.body(), prefer)
+    return await accept_signals(request.app.state.intake, await request.body(), prefer)
 
 
 def wants_async(prefer: str) -> bool:
@@ -88,9 +103,9 @@ def wants_async(prefer: str) -> bool:
     )
 
 
-async def accept_signals(state: Any, body: bytes, prefer: str) -> Response:
+async def accept_signals(intake: Intake, body: bytes, prefer: str) -> Response:
     """Parse, validate and commit the signals of a request body; the 202 or the 4xx."""
-    admitted = admit(state, body, prefer)
+    admitted = admit(intake, body, prefer)
     if isinstance(admitted, Response):
         return admitted
     committed, queued = admitted
@@ -98,7 +113,7 @@ async def accept_signals(state: Any, body: bytes, prefer: str) -> Response:
 
 
 def admit(
-    state: Any, body: bytes, prefer: str
+    intake: Intake, body: bytes, prefer: str
 ) -> tuple[asyncio.Future[tuple[Accepted, ...]], bool] | Response:
     """The signals of a body handed to their group commit (which one, by
     `Prefer`): the future of their answers and whether they were queued; or
@@ -106,12 +121,9 @@ def admit(
     parsed = parse_signals(body)
     if isinstance(parsed, JSONResponse):
         return parsed
-    escalade: Escalade = state.escalade
     if wants_async(prefer):
-        queue: GroupCommitter[dict[str, Any]] = state.queue
-        return queue.enqueue(escalade.accept_queued(parsed)), True
-    committer: GroupCommitter[Signal] = state.committer
-    return committer.enqueue(escalade.accept(parsed)), False
+        return intake.queue.enqueue(intake.escalade.accept_queued(parsed)), True
+    return intake.committer.enqueue(intake.escalade.accept(parsed)), False
 
 
 def answer(accepted: Sequence[Accepted], queued: bool) -> Response:
@@ -153,15 +165,17 @@ class FastIngest:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        state = scope["app"].state
+        intake: Intake = scope["app"].state.intake
         try:
-            authorize(state.escalade, headers.get(b"authorization", b"").decode("latin-1"), _INGEST)
+            authorize(
+                intake.escalade, headers.get(b"authorization", b"").decode("latin-1"), _INGEST
+            )
             body = await _body(receive)
         except HTTPException as exc:
             await refusal(exc)(scope, receive, send)
             return
         prefer = headers.get(b"prefer", b"").decode("latin-1")
-        response = await accept_signals(state, body, prefer)
+        response = await accept_signals(intake, body, prefer)
         await response(scope, receive, send)
 
 
