@@ -8,7 +8,9 @@ from pydantic import BaseModel
 
 import escalade.domain.policy as models
 from conftest import ROOT
+from escalade.api.health import render as render_metrics
 from escalade.app import create_app
+from escalade.engine.backlog import Backlog
 from escalade.settings import Settings
 from support.clidoc import render
 from support.routes import app_routes
@@ -40,6 +42,18 @@ def test_every_setting_is_in_the_configuration_guide() -> None:
     guide = (DOCS / "configuration.md").read_text()
     for name in set(re.findall(r'"(ESCALADE_[A-Z_]+)"', source)):
         assert name in guide, f"{name} missing from docs/configuration.md"
+
+
+def test_every_metric_is_in_the_api_and_operations_guides() -> None:
+    exported = render_metrics(
+        Backlog(0, 0, 0.0, 0, 0.0, {"pending": 0}, 0.0, {"alive": 0}),
+    )
+    names = set(re.findall(r"^# TYPE (escalade_\w+)", exported, re.MULTILINE))
+    assert "escalade_timers_overdue_seconds" in names  # the pattern really reads them
+    for guide in ("api.md", "operations.md"):
+        text = (DOCS / guide).read_text()
+        for name in names:
+            assert name in text, f"{name} missing from docs/{guide}"
 
 
 def test_readme_links_resolve() -> None:

@@ -143,6 +143,22 @@ def test_health_and_metrics(client: TestClient) -> None:
     assert "escalade_incidents_open 1" in text
     assert "escalade_inbox_depth 0" in text
     assert client.get("/healthz").headers["X-Content-Type-Options"] == "nosniff"
+    # Every sample is a number under a HELP and a TYPE; each queue says how late it is.
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+            assert f"# TYPE {name.split('{')[0]} gauge" in text
+    for name in (
+        "escalade_timers_overdue_seconds",
+        "escalade_inbox_oldest_seconds",
+        "escalade_deliveries_overdue_seconds",
+        'escalade_workers{status="alive"}',
+        'escalade_workers{status="stale"}',
+        'escalade_workers{status="stopped"}',
+    ):
+        assert name in samples
 
 
 ASYNC = {**ADMIN, "Prefer": "respond-async"}

@@ -20,8 +20,9 @@ from escalade.api.responses import JSONResponse
 from escalade.domain.metrics import prometheus, to_csv_rows
 from escalade.domain.policy_history import changed_lines
 from escalade.domain.policy_loader import PolicyError
+from escalade.engine.backlog import Backlog, backlog
+from escalade.engine.presence import stale_limit
 from escalade.engine.service import Principal
-from escalade.storage import deliveries, inbox, incidents, timers
 
 router = APIRouter()
 # Metrics look 30 days before `since`; dates near the calendar's ends would overflow.
@@ -50,34 +51,61 @@ async def healthz(request: Request) -> Response:
 
 @router.get("/metrics", tags=["operations"])
 async def metrics(request: Request) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format: the deployment's queues, how late their oldest
+    due items are, the engine processes by heartbeat, and recent incident metrics."""
     escalade = service(request)
+    tuning = request.app.state.tuning
+    limit = stale_limit(tuning.heartbeat, tuning.stale_after)
 
     def gather() -> str:
-        with escalade.reader.connect() as conn:
-            open_incidents = incidents.count_open(conn)
-            pending = timers.pending(conn)
-            queued = inbox.depth(conn)
-            by_status = deliveries.counts(conn)
-        lines = [
-            "# HELP escalade_incidents_open Incidents not yet resolved.",
-            "# TYPE escalade_incidents_open gauge",
-            f"escalade_incidents_open {open_incidents}",
-            "# HELP escalade_timers_pending Escalation timers waiting to fire.",
-            "# TYPE escalade_timers_pending gauge",
-            f"escalade_timers_pending {pending}",
-            "# HELP escalade_inbox_depth Signals accepted with respond-async, not yet routed.",
-            "# TYPE escalade_inbox_depth gauge",
-            f"escalade_inbox_depth {queued}",
-            "# HELP escalade_deliveries Outbox rows by status.",
-            "# TYPE escalade_deliveries gauge",
-        ]
-        for status in ("pending", "delivered", "failed"):
-            lines.append(f'escalade_deliveries{{status="{status}"}} {by_status.get(status, 0)}')
-        return "\n".join(lines) + "\n" + prometheus(escalade.recent_metrics("tier"), "tier")
+        found = backlog(escalade.reader, escalade.clock.now(), limit)
+        return render(found) + prometheus(escalade.recent_metrics("tier"), "tier")
 
     body = await anyio.to_thread.run_sync(gather)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+def render(found: Backlog) -> str:
+    """The backlog's gauges in Prometheus' text format."""
+    lines: list[str] = []
+
+    def gauge(name: str, help_text: str, values: dict[str, int] | float, label: str = "") -> None:
+        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
+        if isinstance(values, dict):
+            lines.extend(f'{name}{{{label}="{key}"}} {value}' for key, value in values.items())
+        else:
+            lines.append(f"{name} {round(values, 3)}")
+
+    gauge("escalade_incidents_open", "Incidents not yet resolved.", found.incidents_open)
+    gauge("escalade_timers_pending", "Escalation timers waiting to fire.", found.timers_pending)
+    gauge(
+        "escalade_timers_overdue_seconds",
+        "How long the oldest due timer has waited past its due time (0: none).",
+        found.timers_overdue,
+    )
+    gauge(
+        "escalade_inbox_depth",
+        "Signals accepted with respond-async, not yet routed.",
+        found.inbox_depth,
+    )
+    gauge(
+        "escalade_inbox_oldest_seconds",
+        "How long ago the oldest signal waiting in the inbox was accepted (0: none).",
+        found.inbox_oldest,
+    )
+    gauge("escalade_deliveries", "Outbox rows by status.", found.deliveries, "status")
+    gauge(
+        "escalade_deliveries_overdue_seconds",
+        "How long the oldest sendable pending message has waited for a worker (0: none).",
+        found.deliveries_overdue,
+    )
+    gauge(
+        "escalade_workers",
+        "Engine processes by heartbeat: alive, stale (presumed dead) or stopped (kept a day).",
+        found.workers,
+        "status",
+    )
+    return "\n".join(lines) + "\n"
 
 
 @router.get("/v1/metrics/incidents", tags=["metrics"])

@@ -14,6 +14,7 @@ import struct
 import weakref
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -252,6 +253,16 @@ def get(conn: Connection, signal_id: str) -> dict[str, Any] | None:
 
 def depth(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(inbox)).scalar_one())
+
+
+def oldest_received(conn: Connection) -> datetime | None:
+    """When the oldest queued signal was accepted; None when the inbox is empty.
+    Read from the first row in arrival order (the primary key's index)."""
+    body: dict[str, Any] | None = conn.execute(_OLDEST).scalar()
+    return None if body is None else datetime.fromisoformat(body["received_at"])
+
+
+_OLDEST = select(inbox.c.body).order_by(inbox.c.seq).limit(1)
 
 
 def waiting(conn: Connection, up_to: int) -> int:
