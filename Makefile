@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/route.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/lane.py
 	$(BIN)/python bench/serve.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/processes.py --postgres $(BENCH_PG) --shape api
 	$(BIN)/python bench/timers.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/listing.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/dashboard.py

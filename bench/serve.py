@@ -171,10 +171,17 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 @contextmanager
 def escalade(
-    db_url: str, sink: Sink, workers: int, tmp: Path, *, apart: bool = False
+    db_url: str,
+    sink: Sink,
+    workers: int,
+    tmp: Path,
+    *,
+    apart: bool = False,
+    pids: list[int] | None = None,
 ) -> Iterator[str]:
     """`escalade serve` with its engine inside, or (`apart`) `serve --no-engine`
-    beside one `escalade worker` process, the scale-out shape."""
+    beside one `escalade worker` process, the scale-out shape. `pids` receives
+    the processes' ids, `serve` first."""
     policy = tmp / "policy.yaml"
     policy.write_text(POLICY)
     port = free_port()
@@ -202,12 +209,28 @@ def escalade(
             processes.append(
                 subprocess.Popen(worker, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
             )
+            wait_alive(url)
+        if pids is not None:
+            pids.extend(process.pid for process in processes)
         yield url
     finally:
         for process in processes:
+            os.killpg(process.pid, signal.SIGCONT)  # in case a caller stopped it
             os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             process.wait(30)
+
+
+def wait_alive(url: str, timeout: float = 30.0) -> None:
+    """Until a worker process beats: its start-up (imports, policy, a second
+    of CPU) is not part of any measurement."""
+    deadline = time.monotonic() + timeout
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    while time.monotonic() < deadline:
+        if httpx.get(url + "/v1/workers", headers=auth, timeout=5).json()["alive"] >= 1:
+            return
+        time.sleep(0.1)
+    raise TimeoutError("the worker did not start")
 
 
 @contextmanager
