@@ -10,13 +10,15 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, event, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from conftest import FakeClock
 from escalade.cli import main
 from escalade.domain.effects import SetTimer, TimerKind
 from escalade.domain.signals import SignalIn
+from escalade.engine import ingest
 from escalade.engine.effects import persist
-from escalade.engine.ingest import ROUTER_LOCK, TAKE_ROUTER_LOCK, lock_groups
+from escalade.engine.ingest import ROUTER_LOCK, TAKE_ROUTER_LOCK
 from escalade.engine.presence import listing
 from escalade.engine.tuning import Tuning, TuningError
 from escalade.engine.worker import Worker, backoff
@@ -454,40 +456,84 @@ def test_queued_signals_route_in_order_once_and_one_router_at_a_time(
 
 
 @pytest.mark.postgres
-def test_router_and_group_locks_are_per_schema(tmp_path: Path, clock: FakeClock) -> None:
+def test_the_router_lock_is_per_schema(tmp_path: Path, clock: FakeClock) -> None:
     """PostgreSQL's advisory locks belong to the database: keyed by schema, a
-    router or a batch's group locks in one schema never hold up another's."""
+    router in one schema never holds up another schema's."""
     with (
         fresh_database("postgres", tmp_path) as other_url,
         fresh_database("postgres", tmp_path) as url,
     ):
-        # A lock wait fails the test in seconds instead of hanging it.
-        harness = Harness(url + "%20-clock_timeout%3D3000", tmp_path, clock)
+        harness = Harness(url, tmp_path, clock)
         other = connect(other_url)
         try:
             service = harness.service()
             worker = harness.worker(service)
             worker.tuning = Tuning(route_batch=1)  # a lone signal is a batch: no linger
-            locked: list[list[str]] = []
-
-            @event.listens_for(service.db, "before_cursor_execute")
-            def keys(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-                if "hashtextextended" in statement:
-                    locked.append(parameters["keys"])
-
-            for _ in range(2):
-                service.enqueue(service.accept_queued([SignalIn.model_validate(LEAK)]))
-                with other.begin() as held:
-                    # The other schema's router, and (second time) its writer of the same groups.
-                    taken = held.execute(text(f"SELECT {TAKE_ROUTER_LOCK}"), {"k": ROUTER_LOCK})
-                    assert taken.scalar()
-                    if locked:
-                        lock_groups(held, set(locked[0]))
-                    assert worker.route_inbox(clock.now()) == 1
-            assert len(locked) == 2 and locked[0] == locked[1]  # the same group both times
+            service.enqueue(service.accept_queued([SignalIn.model_validate(LEAK)]))
+            with other.begin() as held:  # the other schema's router, mid-pass
+                assert held.execute(text(f"SELECT {TAKE_ROUTER_LOCK}"), {"k": ROUTER_LOCK}).scalar()
+                assert worker.route_inbox(clock.now()) == 1
         finally:
             other.dispose()
             harness.close()
+
+
+@pytest.mark.postgres
+def test_two_routers_at_once_still_route_each_signal_once(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router lock spares work; it is not what keeps routing exactly once.
+    During a rolling upgrade across the release that keyed it by schema, an
+    old and a new router each hold their own lock and may take the same rows:
+    the second to write meets the first's signal ids and rolls back whole."""
+    monkeypatch.setattr(ingest, "_router_lock", lambda conn: True)  # locks that do not meet
+    with fresh_database("postgres", tmp_path) as url:
+        harness = Harness(url, tmp_path, clock)
+        try:
+            routed_by_two(harness)
+        finally:
+            harness.close()
+
+
+def routed_by_two(harness: Harness) -> None:
+    service = harness.service()
+    wire = [SignalIn.model_validate({**LEAK, "summary": f"leak {i}"}) for i in range(3)]
+    service.enqueue(service.accept_queued(wire))
+    first, second = harness.worker(service), harness.worker(service)
+    first.tuning = second.tuning = Tuning(route_batch=3)  # all three are a batch: no linger
+    took, deleting = threading.Event(), threading.Event()
+
+    @event.listens_for(service.db, "before_cursor_execute")
+    def pause(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        name = threading.current_thread().name
+        if name == "second" and statement.startswith("SELECT seq, body"):
+            took.set()  # the second router has read the rows the first holds
+        if name == "first" and statement.startswith("DELETE FROM inbox"):
+            deleting.set()
+            assert took.wait(10)
+
+    outcome: dict[str, object] = {}
+
+    def route(worker: Worker) -> None:
+        try:
+            outcome[threading.current_thread().name] = worker.route_inbox(service.clock.now())
+        except Exception as exc:  # the outcome under test
+            outcome[threading.current_thread().name] = exc
+
+    one = threading.Thread(target=route, args=(first,), name="first")
+    one.start()
+    assert deleting.wait(10)
+    two = threading.Thread(target=route, args=(second,), name="second")
+    two.start()
+    one.join(20)
+    two.join(20)
+    assert outcome["first"] == 3
+    assert isinstance(outcome["second"], IntegrityError), outcome  # rolled back whole
+    with service.db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(signals)).scalar() == 3
+        assert conn.execute(select(func.count()).select_from(inbox_rows)).scalar() == 0
+        (incident_id,) = conn.execute(select(signals.c.incident_id).distinct()).scalars()
+    assert service.incident(str(incident_id))["signal_count"] == 3  # type: ignore[index]
 
 
 def test_a_generated_id_skips_the_routers_look_up_a_named_one_does_not(

@@ -30,9 +30,12 @@ from escalade.storage.deliveries import Delivery, Lease
 from escalade.storage.signals import StoredSignal
 from escalade.storage.timers import DueTimer
 
-# PostgreSQL advisory locks are the database's, not a schema's: each key here
-# is paired with (or hashed with) the schema, so deployments or test runs in
-# different schemas of one database never wait on each other's router or groups.
+# PostgreSQL advisory locks are the database's, not a schema's: the router's
+# key is paired with the schema, so deployments or test runs in different
+# schemas of one database each have their own router. (The per-group locks of
+# `_lock_groups` stay the database's: the release before this one takes them
+# so, and two versions must serialise the same groups during a rolling
+# upgrade; across schemas they cost at most a brief wait on an equal key.)
 ROUTER_LOCK = 0x65736361  # one inbox router at a time, per schema
 TAKE_ROUTER_LOCK = "pg_try_advisory_xact_lock(:k, hashtext(current_schema()))"
 CONDITION_OWNER = "rule:"  # timers of `when: {for: ...}` belong to a rule, not an incident
@@ -258,7 +261,7 @@ class _Batch:
         self.joining.clear()
 
     def load_groups(self, keys: set[str]) -> None:
-        lock_groups(self.conn, keys)
+        _lock_groups(self.conn, keys)
         found = incidents.open_by_group(self.conn, keys - set(self.open_now), lock=True)
         self.open_now.update(found)
         self.read_versions.update({i.id: i.version for i in found.values()})
@@ -377,7 +380,7 @@ def _joins(incident: Incident, now: datetime, window: timedelta) -> bool:
     return now - incident.last_signal_at <= window
 
 
-def lock_groups(conn: Connection, keys: set[str]) -> None:
+def _lock_groups(conn: Connection, keys: set[str]) -> None:
     """Serialise writers on the same group keys (PostgreSQL; SQLite has one writer).
 
     Without it two API processes could each open an incident for one group.
@@ -389,7 +392,7 @@ def lock_groups(conn: Connection, keys: set[str]) -> None:
     # statement (the open-incident read) runs, so a pipeline need not wait here.
     conn.execute(
         text(
-            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || k, 0)) "
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
             "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
         ).execution_options(**{ANSWER_UNREAD: True}),
         {"keys": sorted(keys)},
