@@ -70,6 +70,22 @@ def test_every_page_renders_for_a_signed_in_responder(site: Site) -> None:
         assert "critical" in client.get("/ui/policy").text
 
 
+def test_the_metrics_page_shows_the_engine_falling_behind(site: Site, clock: FakeClock) -> None:
+    leak(site.service)  # rung 1's pages are due now; this site runs no worker
+    with site.browser() as client:
+        sign_in(client, "lena-token")
+        fresh = client.get("/ui/metrics").text
+        assert '<tr><th scope="row">Messages waiting for a worker</th>' in fresh
+        clock.advance(minutes=2)
+        late = client.get("/ui/metrics").text
+    assert re.search(
+        r'<tr class="overdue"><th scope="row">Messages waiting for a worker</th>'
+        r"<td>\d+ pending; the oldest due 2m ago</td>",
+        late,
+    ), late
+    assert '<tr class="overdue"><th scope="row">Engine processes</th><td>0 alive' in late
+
+
 def test_pages_need_a_session_and_a_bad_filter_names_its_field(site: Site) -> None:
     with site.browser() as client:
         anonymous = client.get("/ui/incidents/inc_x")

@@ -15,6 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from escalade.domain.paging import Cursor, next_cursor
 from escalade.domain.reviews import Review
+from escalade.engine.backlog import backlog
+from escalade.engine.presence import stale_limit
 from escalade.web import views
 from escalade.web.auth import PREFIX, page, router, service, user
 
@@ -182,10 +184,22 @@ async def policy(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     who = await user(request)
     escalade = service(request)
-    by_tier, review_stats = await anyio.to_thread.run_sync(
-        lambda: (escalade.recent_metrics(by="tier"), escalade.review_metrics())
+    tuning = request.app.state.tuning
+    limit = stale_limit(tuning.heartbeat, tuning.stale_after)
+    by_tier, review_stats, found = await anyio.to_thread.run_sync(
+        lambda: (
+            escalade.recent_metrics(by="tier"),
+            escalade.review_metrics(),
+            backlog(escalade.reader, escalade.clock.now(), limit),
+        )
     )
-    return page(request, "metrics.html", who, charts=views.metric_charts(by_tier, review_stats))
+    return page(
+        request,
+        "metrics.html",
+        who,
+        charts=views.metric_charts(by_tier, review_stats),
+        engine=views.engine_rows(found),
+    )
 
 
 @router.get("/audit")

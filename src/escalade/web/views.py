@@ -16,6 +16,7 @@ from escalade.domain.metrics import Summary
 from escalade.domain.policy import Policy
 from escalade.domain.reviews import Review, ReviewStats
 from escalade.domain.schedules import OnCall
+from escalade.engine.backlog import Backlog
 
 _ITEM_OPEN = "open"
 
@@ -333,6 +334,47 @@ def _amount(value: float, unit: str) -> str:
 
 def _seconds(span: timedelta | None) -> float | None:
     return span.total_seconds() if span is not None else None
+
+
+# How late is late, in seconds: the thresholds of the alert rules that
+# docs/operations.md suggests, so the page and the pager agree.
+LATE_TIMERS, LATE_MESSAGES, LATE_ROUTING = 30.0, 60.0, 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRow:
+    label: str
+    value: str
+    late: bool
+
+
+def engine_rows(found: Backlog) -> list[EngineRow]:
+    """The engine's queues for the metrics page: how much waits and how late."""
+    alive, stale = found.workers["alive"], found.workers["stale"]
+    pending, failed = found.deliveries["pending"], found.deliveries["failed"]
+    return [
+        EngineRow(
+            "Escalation timers past due",
+            _ago(found.timers_overdue, "the oldest was due", "none"),
+            found.timers_overdue > LATE_TIMERS,
+        ),
+        EngineRow(
+            "Messages waiting for a worker",
+            f"{pending} pending; {_ago(found.deliveries_overdue, 'the oldest due', 'none due')}",
+            found.deliveries_overdue > LATE_MESSAGES,
+        ),
+        EngineRow(
+            "Signals waiting to be routed",
+            f"{found.inbox_depth}; {_ago(found.inbox_oldest, 'the oldest accepted', 'none')}",
+            found.inbox_oldest > LATE_ROUTING,
+        ),
+        EngineRow("Engine processes", f"{alive} alive, {stale} presumed dead", alive == 0),
+        EngineRow("Messages failed after every retry", str(failed), False),
+    ]
+
+
+def _ago(seconds: float, event: str, otherwise: str) -> str:
+    return f"{event} {span_text(timedelta(seconds=seconds))} ago" if seconds > 0 else otherwise
 
 
 def metric_charts(
