@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event
+
 from escalade.domain.signals import SignalIn
 from escalade.engine.backlog import backlog, overdue
 from escalade.storage import workers
@@ -68,3 +70,21 @@ def test_engine_processes_are_counted_by_heartbeat(harness: Harness) -> None:
     with service.db.begin() as conn:
         workers.stopped(conn, "w-alive", now)  # a graceful shutdown
     assert backlog(service.db, now, STALE).workers == {"alive": 1, "stale": 1, "stopped": 2}
+
+
+def test_the_service_reads_the_backlog_at_most_once_a_second(harness: Harness) -> None:
+    """`/metrics` is public and unlimited: a loop of requests reads once a second."""
+    service = harness.service()
+    statements: list[str] = []
+
+    @event.listens_for(service.reader, "before_cursor_execute")
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    first = service.backlog(STALE)
+    read = len(statements)
+    assert read > 0 and first.inbox_depth == 0
+    service.enqueue(service.accept_queued([SignalIn.model_validate(LEAK)]))
+    assert service.backlog(STALE) is first and len(statements) == read  # the same second
+    service.clock.advance(seconds=1)
+    assert service.backlog(STALE).inbox_depth == 1 and len(statements) == 2 * read

@@ -20,7 +20,7 @@ from escalade.api.responses import JSONResponse
 from escalade.domain.metrics import prometheus, to_csv_rows
 from escalade.domain.policy_history import changed_lines
 from escalade.domain.policy_loader import PolicyError
-from escalade.engine.backlog import Backlog, backlog
+from escalade.engine.backlog import Backlog
 from escalade.engine.presence import stale_limit
 from escalade.engine.service import Principal
 
@@ -58,7 +58,7 @@ async def metrics(request: Request) -> Response:
     limit = stale_limit(tuning.heartbeat, tuning.stale_after)
 
     def gather() -> str:
-        found = backlog(escalade.reader, escalade.clock.now(), limit)
+        found = escalade.backlog(limit)
         return render(found) + prometheus(escalade.recent_metrics("tier"), "tier")
 
     body = await anyio.to_thread.run_sync(gather)

@@ -50,6 +50,8 @@ from escalade.domain.schedules import OnCall, roster
 from escalade.domain.signals import Signal, SignalIn
 from escalade.engine import commands, ingest, reviews
 from escalade.engine.acklinks import AckLinks, AckLinksOff
+from escalade.engine.backlog import Backlog
+from escalade.engine.backlog import backlog as read_backlog
 from escalade.engine.clock import Clock, SystemClock
 from escalade.engine.effects import persist
 from escalade.engine.handoff import Handoff, hand_over, lease_from
@@ -129,6 +131,7 @@ class Escalade:
         # while running, replaces it with its own `inbox_arrived`).
         self.queued: Callable[[], None] = self.wake.set
         self._metrics_cache: dict[tuple[str, int], tuple[float, dict[str, metrics.Summary]]] = {}
+        self._backlog_cache: tuple[int, Backlog] | None = None
 
     @property
     def policy(self) -> LoadedPolicy:
@@ -647,6 +650,19 @@ class Escalade:
         fresh = self.incident_metrics(by=by, since=self.clock.now() - timedelta(days=days))
         self._metrics_cache[(by, days)] = (at + _METRICS_TTL, fresh)
         return fresh
+
+    def backlog(self, stale_after: timedelta) -> Backlog:
+        """The queues now (engine/backlog.py), read at most once a second of the
+        engine's clock: `/metrics` is public and never rate limited, and a client
+        calling it in a loop must not turn into a query loop on the database."""
+        now = self.clock.now()
+        second = int(now.timestamp())
+        cached = self._backlog_cache
+        if cached is not None and cached[0] == second:
+            return cached[1]
+        found = read_backlog(self.reader, now, stale_after)
+        self._backlog_cache = (second, found)
+        return found
 
     def list_incidents(
         self,

@@ -15,7 +15,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from escalade.domain.paging import Cursor, next_cursor
 from escalade.domain.reviews import Review
-from escalade.engine.backlog import backlog
 from escalade.engine.presence import stale_limit
 from escalade.web import views
 from escalade.web.auth import PREFIX, page, router, service, user
@@ -190,7 +189,7 @@ async def metrics(request: Request) -> Response:
         lambda: (
             escalade.recent_metrics(by="tier"),
             escalade.review_metrics(),
-            backlog(escalade.reader, escalade.clock.now(), limit),
+            escalade.backlog(limit),
         )
     )
     return page(
