@@ -70,10 +70,10 @@ def test_facts_of_reads_every_duration_from_the_record() -> None:
             acked=3,
             resolved=90,
             timeline=(
-                (0, "rung.fired", {"rung": 1}),
+                (0, "rung.fired", {"rung": 1, "reason": "opened", "next_at": at(14.5)}),
                 (10, "ack_window.breached", {}),
-                (15, "rung.fired", {"rung": 2}),
-                (30, "rung.fired", {"rung": 3}),
+                (15, "rung.fired", {"rung": 2, "reason": ESCALATED, "next_at": at(30)}),
+                (30, "rung.fired", {"rung": 3, "reason": ESCALATED}),
             ),
         ),
         team="safety",
@@ -90,10 +90,69 @@ def test_facts_of_reads_every_duration_from_the_record() -> None:
         acked_after=timedelta(minutes=3),
         resolved_after=timedelta(minutes=90),
         escalated_after=timedelta(minutes=15),
+        escalation_lateness=timedelta(seconds=30),  # rung 2, due at 14.5
         ack_window_breached=True,
         clocks_due=0,
         clocks_on_time=0,
     )
+
+
+ESCALATED = "not acknowledged in time"
+
+
+@pytest.mark.parametrize(
+    ("timeline", "late"),
+    [
+        # On time, then a minute late: the worst counts.
+        (
+            (
+                (0, "rung.fired", {"reason": "opened", "next_at": at(5)}),
+                (5, "rung.fired", {"reason": ESCALATED, "next_at": at(10)}),
+                (11, "rung.fired", {"reason": ESCALATED}),
+            ),
+            timedelta(minutes=1),
+        ),
+        # A deferred rung is due when business hours begin, not at the ladder's time.
+        (
+            (
+                (0, "rung.fired", {"reason": "opened", "next_at": at(5)}),
+                (5, "rung.deferred", {"until": at(60)}),
+                (60.5, "rung.fired", {"reason": "business hours began", "next_at": at(90)}),
+            ),
+            timedelta(seconds=30),
+        ),
+        # By hand before its time, or after an acknowledgement expired: no due time.
+        (
+            (
+                (0, "rung.fired", {"reason": "opened", "next_at": at(30)}),
+                (3, "rung.fired", {"reason": "escalated by hand", "next_at": at(33)}),
+                (50, "rung.fired", {"reason": "ack expired", "next_at": at(80)}),
+            ),
+            None,
+        ),
+        # Early by the clock's rounding is on time, never negative.
+        (
+            ((0, "rung.fired", {"next_at": at(5)}), (4.99, "rung.fired", {"reason": ESCALATED})),
+            timedelta(0),
+        ),
+    ],
+)
+def test_escalation_lateness_is_the_worst_timer_fired_rung_past_its_due_time(
+    timeline: tuple[tuple[float, str, dict[str, Any]], ...], late: timedelta | None
+) -> None:
+    assert facts_of(record(timeline=timeline)).escalation_lateness == late
+
+
+def test_the_worst_lateness_of_a_group_is_its_latest_rung() -> None:
+    def late_by(id: str, seconds: float) -> IncidentFacts:
+        fired = (
+            (0, "rung.fired", {"next_at": at(5)}),
+            (5 + seconds / 60, "rung.fired", {"reason": ESCALATED}),
+        )
+        return facts_of(record(id, group_key=id, timeline=fired))
+
+    found = summarise([late_by("a", 2), late_by("b", 40), facts_of(record("c", group_key="c"))])
+    assert found["all"].worst_escalation_lateness == timedelta(seconds=40)
 
 
 def test_facts_of_leaves_undefined_durations_empty() -> None:
@@ -157,6 +216,7 @@ def test_summarise_means_and_rates_over_all_incidents() -> None:
             mtta=timedelta(minutes=6),
             mttr=timedelta(minutes=60),  # b is unresolved: left out of the mean
             mean_time_to_escalation=timedelta(minutes=20),
+            worst_escalation_lateness=None,  # no rung fired by its timer
             ack_window_breach_rate=0.5,
             clock_on_time_rate=0.5,
             recurrence_rate=0.0,  # 60 days apart
@@ -165,7 +225,7 @@ def test_summarise_means_and_rates_over_all_incidents() -> None:
 
 
 def test_summarise_of_nothing_has_a_count_and_no_values() -> None:
-    assert summarise([]) == {"all": Summary(0, None, None, None, None, None, None, None)}
+    assert summarise([]) == {"all": Summary(0, None, None, None, None, None, None, None, None)}
 
 
 @pytest.mark.parametrize(
@@ -235,11 +295,12 @@ def test_csv_rows_have_a_header_and_seconds() -> None:
             "mtta_seconds",
             "mttr_seconds",
             "time_to_escalation_seconds",
+            "escalation_lateness_max_seconds",
             "ack_window_breach_ratio",
             "clock_on_time_ratio",
             "recurrence_ratio",
         ],
-        ["sev1", "1", "60", "120", "", "", "1", "", "0"],
+        ["sev1", "1", "60", "120", "", "", "", "1", "", "0"],
     ]
 
 

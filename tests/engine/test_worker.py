@@ -256,3 +256,16 @@ def wait_until(check, what: str, timeout: float = 3.0) -> None:  # type: ignore[
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+def test_a_rung_fired_late_shows_in_the_escalation_lateness_metric(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """The accountability figure: how far past its due time a rung fired."""
+    service = harness.service()  # sev1's ladder: rung 2 due 5 minutes after opening
+    since = clock.now()
+    open_one(service)
+    clock.advance(minutes=5, seconds=7)  # no worker ran in between
+    assert harness.worker(service).fire_due_timers(clock.now()) >= 1  # rung 2, the ack window
+    found = service.incident_metrics(since=since)["all"]
+    assert found.worst_escalation_lateness == timedelta(seconds=7)

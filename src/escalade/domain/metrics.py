@@ -34,6 +34,8 @@ class IncidentFacts:
     acked_after: timedelta | None
     resolved_after: timedelta | None
     escalated_after: timedelta | None  # opened -> first rung >= 2 fired
+    # The latest a rung fired by its timer came after it was due (None: none did).
+    escalation_lateness: timedelta | None
     ack_window_breached: bool
     clocks_due: int
     clocks_on_time: int
@@ -48,6 +50,7 @@ class Summary:
     mtta: timedelta | None
     mttr: timedelta | None
     mean_time_to_escalation: timedelta | None
+    worst_escalation_lateness: timedelta | None
     ack_window_breach_rate: float | None
     clock_on_time_rate: float | None
     recurrence_rate: float | None
@@ -76,6 +79,7 @@ def facts_of(
         acked_after=_since(opened, record.get("acknowledged_at")),
         resolved_after=_since(opened, record.get("resolved_at")),
         escalated_after=_escalated_after(timeline, opened),
+        escalation_lateness=_escalation_lateness(timeline),
         ack_window_breached=any(e["kind"] == "ack_window.breached" for e in timeline),
         clocks_due=due,
         clocks_on_time=on_time,
@@ -153,6 +157,12 @@ _METRICS: tuple[tuple[str, str, str, Callable[[Summary], float | None]], ...] = 
         lambda s: _seconds(s.mean_time_to_escalation),
     ),
     (
+        "escalation_lateness_max_seconds",
+        "gauge",
+        "Worst delay of a rung fired by its timer past its due time.",
+        lambda s: _seconds(s.worst_escalation_lateness),
+    ),
+    (
         "ack_window_breach_ratio",
         "gauge",
         "Share of incidents whose acknowledgement window was breached.",
@@ -182,6 +192,10 @@ def _summary(group: Sequence[IncidentFacts], recurs: set[str]) -> Summary:
         mtta=_mean(f.acked_after for f in group),
         mttr=_mean(f.resolved_after for f in group),
         mean_time_to_escalation=_mean(f.escalated_after for f in group),
+        worst_escalation_lateness=max(
+            (f.escalation_lateness for f in group if f.escalation_lateness is not None),
+            default=None,
+        ),
         ack_window_breach_rate=(
             sum(f.ack_window_breached for f in group) / count if count else None
         ),
@@ -258,6 +272,29 @@ def _escalated_after(timeline: Sequence[Mapping[str, Any]], opened: datetime) ->
         if e["kind"] == "rung.fired" and int((e.get("data") or {}).get("rung", 1)) >= 2
     ]
     return min(fired) - opened if fired else None
+
+
+# The reasons of rungs fired by a timer: the ladder's `escalate_after`, or the
+# start of business hours a deferred rung waited for.
+_TIMED = frozenset({"not acknowledged in time", "business hours began"})
+
+
+def _escalation_lateness(timeline: Sequence[Mapping[str, Any]]) -> timedelta | None:
+    """How long after its due time the latest timer-fired rung came (oldest entry
+    first): due at the previous rung's `next_at`, or at a deferral's `until`.
+    Rungs fired by hand or by an expired acknowledgement had no such due time."""
+    due: datetime | None = None
+    worst: timedelta | None = None
+    for entry in timeline:
+        data = entry.get("data") or {}
+        if entry["kind"] == "rung.deferred":
+            due = _time(data["until"]) if data.get("until") else None
+        elif entry["kind"] == "rung.fired":
+            if data.get("reason") in _TIMED and due is not None:
+                late = max(_time(entry["at"]) - due, timedelta())
+                worst = late if worst is None else max(worst, late)
+            due = _time(data["next_at"]) if data.get("next_at") else None
+    return worst
 
 
 def _since(opened: datetime, at: str | None) -> timedelta | None:
