@@ -208,12 +208,12 @@ def workers(db: str | None, as_json: bool) -> None:
     """List engine processes and their heartbeats (alive, stale or stopped)."""
     from datetime import UTC, datetime
 
-    from escalade.engine.presence import listing, stale_limit
+    from escalade.engine.presence import listing
     from escalade.storage.database import connect
 
     settings = _settings(None, db)
     engine = connect(settings.database_url, for_writes=False)
-    limit = stale_limit(settings.tuning.heartbeat, settings.tuning.stale_after)
+    limit = settings.tuning.presumed_dead_after
     listed = listing(engine, datetime.now(UTC), limit)
     engine.dispose()
     if as_json:

@@ -379,6 +379,9 @@ def test_backoff_and_tuning_come_from_settings() -> None:
         Tuning.from_env({"ESCALADE_DELIVERY_LEASE": "soon"})
     with pytest.raises(TuningError, match="greater than 0"):
         Tuning.from_env({"ESCALADE_WORKER_POLL": "0"})
+    # A worker is presumed dead after `stale_after`, never before three missed beats.
+    assert Tuning(heartbeat=5, stale_after=30).presumed_dead_after == timedelta(seconds=30)
+    assert Tuning(heartbeat=20, stale_after=30).presumed_dead_after == timedelta(seconds=60)
 
 
 def test_the_audit_pass_leaves_an_exhausted_ladder_alone(

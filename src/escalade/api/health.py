@@ -21,7 +21,6 @@ from escalade.domain.metrics import prometheus, to_csv_rows
 from escalade.domain.policy_history import changed_lines
 from escalade.domain.policy_loader import PolicyError
 from escalade.engine.backlog import Backlog
-from escalade.engine.presence import stale_limit
 from escalade.engine.service import Principal
 
 router = APIRouter()
@@ -54,8 +53,7 @@ async def metrics(request: Request) -> Response:
     """Prometheus text format: the deployment's queues, how late their oldest
     due items are, the engine processes by heartbeat, and recent incident metrics."""
     escalade = service(request)
-    tuning = request.app.state.tuning
-    limit = stale_limit(tuning.heartbeat, tuning.stale_after)
+    limit = request.app.state.tuning.presumed_dead_after
 
     def gather() -> str:
         found = escalade.backlog(limit)

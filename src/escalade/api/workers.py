@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from escalade.api.auth import requires, service
 from escalade.api.responses import JSONResponse
-from escalade.engine.presence import listing, stale_limit
+from escalade.engine.presence import listing
 from escalade.engine.service import Principal
 
 router = APIRouter(tags=["operations"])
@@ -22,8 +22,7 @@ async def list_workers(
 ) -> Response:
     """Every worker with its last heartbeat: `alive`, `stale` (presumed dead) or `stopped`."""
     escalade = service(request)
-    tuning = request.app.state.tuning
-    limit = stale_limit(tuning.heartbeat, tuning.stale_after)
+    limit = request.app.state.tuning.presumed_dead_after
     found = await anyio.to_thread.run_sync(
         lambda: listing(escalade.reader, escalade.clock.now(), limit)
     )

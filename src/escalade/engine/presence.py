@@ -74,11 +74,6 @@ class Heartbeat:
                 log.warning("worker.heartbeat_failed", exc_info=True)
 
 
-def stale_limit(every: float, stale_after: float) -> timedelta:
-    """Never call a worker dead sooner than three missed beats."""
-    return timedelta(seconds=max(stale_after, 3 * every))
-
-
 def listing(db: Engine, now: datetime, stale_after: timedelta) -> list[dict[str, Any]]:
     """Every engine process known to the database, with its status right now."""
     with db.connect() as conn:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 # Queued signals wait at least this many times as long as the last routing pass
 # took (so routing takes at most about a fifth of the time)...
@@ -38,6 +39,12 @@ class Tuning:
     # incident in a pass cost one change and one timeline entry, so a pass of
     # 1,000 routes about twice as many a second as passes of 200 (bench/).
     route_batch: int = 1000
+
+    @property
+    def presumed_dead_after(self) -> timedelta:
+        """How long a silent worker is alive still: `stale_after`, but never
+        less than three missed beats."""
+        return timedelta(seconds=max(self.stale_after, 3 * self.heartbeat))
 
     def linger_after(self, last_pass: float) -> float:
         """How long queued signals wait for more, given the seconds the last

@@ -37,7 +37,7 @@ from escalade.engine.forwarding import pagerduty_follow_ups
 from escalade.engine.handoff import Handoff, hand_over, lease_from
 from escalade.engine.ingest import fire_condition, is_exercise, route_queued
 from escalade.engine.policies import LoadedPolicy
-from escalade.engine.presence import Heartbeat, new_worker_id, stale_limit
+from escalade.engine.presence import Heartbeat, new_worker_id
 from escalade.engine.service import Escalade
 from escalade.engine.tuning import Tuning
 from escalade.storage import deliveries, inbox, incidents, timeline, timers
@@ -457,7 +457,7 @@ class Worker:
         return audit.run(
             self.db,
             now,
-            stale_after=stale_limit(self.tuning.heartbeat, self.tuning.stale_after),
+            stale_after=self.tuning.presumed_dead_after,
             grace=timedelta(seconds=max(self.tuning.audit_every, self.tuning.poll)),
             reader=self.reader,
         )

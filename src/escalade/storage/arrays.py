@@ -55,10 +55,7 @@ def insert(
         return []
     columns = tuple(rows[0])
     statement, converters = _statement(table, columns, ignore_duplicates, returning)
-    params = {
-        f"c{i}": convert([row[name] for row in rows])
-        for i, (name, convert) in enumerate(zip(columns, converters, strict=True))
-    }
+    params = _params(rows, columns, converters)
     # psycopg's own placeholders: `%(name)b` sends a parameter in binary format.
     result = conn.exec_driver_sql(statement, params)
     return list(result.scalars()) if returning else []
@@ -81,15 +78,23 @@ def update(
         return 0
     keys = tuple(rows[0])
     statement, converters, order = _update_statement(table, keys, tuple(match.items()))
-    params = {
-        f"c{i}": convert([row[key] for row in rows])
-        for i, (key, convert) in enumerate(zip(order, converters, strict=True))
-    }
+    params = _params(rows, order, converters)
     options = {ANSWER_UNREAD: True} if answer_unread else {}
     return int(conn.exec_driver_sql(statement, params, execution_options=options).rowcount)
 
 
 Converter = Callable[[list[Any]], list[Any]]
+
+
+def _params(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str], converters: Sequence[Converter]
+) -> dict[str, list[Any]]:
+    """The statement's arrays `c0, c1, ...`: each key's values down the rows,
+    converted for their column."""
+    return {
+        f"c{i}": convert([row[key] for row in rows])
+        for i, (key, convert) in enumerate(zip(keys, converters, strict=True))
+    }
 
 
 @cache

@@ -15,7 +15,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from escalade.domain.paging import Cursor, next_cursor
 from escalade.domain.reviews import Review
-from escalade.engine.presence import stale_limit
 from escalade.web import views
 from escalade.web.auth import PREFIX, page, router, service, user
 
@@ -183,8 +182,7 @@ async def policy(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     who = await user(request)
     escalade = service(request)
-    tuning = request.app.state.tuning
-    limit = stale_limit(tuning.heartbeat, tuning.stale_after)
+    limit = request.app.state.tuning.presumed_dead_after
     by_tier, review_stats, found = await anyio.to_thread.run_sync(
         lambda: (
             escalade.recent_metrics(by="tier"),
