@@ -23,7 +23,7 @@ from escalade.domain.incidents import (
     Transition,
     check_transition,
 )
-from escalade.domain.ladder import after, climb, fire, ladder_of, notify
+from escalade.domain.ladder import HOURS_BEGAN, TIMED_OUT, after, climb, fire, ladder_of, notify
 from escalade.domain.policy import Policy
 from escalade.domain.postmortem import ReviewEvent
 from escalade.domain.recipients import fill_roles
@@ -319,16 +319,14 @@ def _decision_due(policy: Policy, incident: Incident, event: TimerFired, now: da
 def _ladder_due(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
     if not _on_step(incident, event):
         return Outcome(incident)
-    updated, fired = climb(policy, incident, now, reason="not acknowledged in time")
+    updated, fired = climb(policy, incident, now, reason=TIMED_OUT)
     return Outcome(updated, tuple(fired))
 
 
 def _hours_began(policy: Policy, incident: Incident, event: TimerFired, now: datetime) -> Outcome:
     if not _on_step(incident, event):
         return Outcome(incident)
-    updated, fired = fire(
-        policy, incident, ladder_of(policy, incident), now, reason="business hours began"
-    )
+    updated, fired = fire(policy, incident, ladder_of(policy, incident), now, reason=HOURS_BEGAN)
     return Outcome(updated, tuple(fired))
 
 

@@ -18,6 +18,12 @@ from escalade.domain.policy import Ladder, Policy
 from escalade.domain.recipients import resolve
 from escalade.domain.targets import Target
 
+# The reasons of rungs their timers fire (a `rung.fired` entry's `data.reason`):
+# the ladder's `escalate_after` ran out, or the business hours a deferred rung
+# waited for began. `domain/metrics.py` measures their lateness by these.
+TIMED_OUT = "not acknowledged in time"
+HOURS_BEGAN = "business hours began"
+
 
 def climb(
     policy: Policy, incident: Incident, now: datetime, *, reason: str

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from escalade.domain.ladder import HOURS_BEGAN, TIMED_OUT
+
 GROUPINGS = ("tier", "type", "model", "team")
 RECURRENCE_WINDOW = timedelta(days=30)
 NO_VALUE = "(none)"  # the group of incidents that lack the grouped attribute
@@ -274,9 +276,7 @@ def _escalated_after(timeline: Sequence[Mapping[str, Any]], opened: datetime) ->
     return min(fired) - opened if fired else None
 
 
-# The reasons of rungs fired by a timer: the ladder's `escalate_after`, or the
-# start of business hours a deferred rung waited for.
-_TIMED = frozenset({"not acknowledged in time", "business hours began"})
+_TIMED = frozenset({TIMED_OUT, HOURS_BEGAN})  # rungs their timers fired
 
 
 def _escalation_lateness(timeline: Sequence[Mapping[str, Any]]) -> timedelta | None:

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from escalade.storage import deliveries, inbox, incidents, timers, workers
+from escalade.storage.deliveries import DeliveryStatus
 
-WORKER_STATUSES = ("alive", "stale", "stopped")
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
+WORKER_STATUSES = ("alive", "stale", "stopped")  # WorkerRow.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ def backlog(db: Engine, now: datetime, stale_after: timedelta) -> Backlog:
         timers_overdue=overdue(now, next_timer),
         inbox_depth=queued,
         inbox_oldest=overdue(now, oldest_signal),
-        deliveries={status: by_status.get(status, 0) for status in DELIVERY_STATUSES},
+        deliveries={status.value: by_status.get(status, 0) for status in DeliveryStatus},
         deliveries_overdue=overdue(now, next_send),
         workers=by_worker,
     )
