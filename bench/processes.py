@@ -121,14 +121,21 @@ def main() -> None:
                 if args.shape == "api":
                     for pid in workers:
                         os.killpg(pid, signal.SIGSTOP)
-                before = [of_process(api), of_all(workers), of_children()]
-                database = of_postgres()
+                api0, workers0, database0, wrk0 = (
+                    of_process(api),
+                    of_all(workers),
+                    of_postgres(),
+                    of_children(),
+                )
                 rate = wrk(
                     url, "/v1/signals", body, args.duration, tmp, auth=True, queued=not args.at_once
                 )
-                after = [of_process(api), of_all(workers), of_children()]
-                spent = [a - b for a, b in zip(after, before, strict=True)]
-                spent.insert(2, grown(database, of_postgres()))
+                spent = [  # in the table's order
+                    of_process(api) - api0,
+                    of_all(workers) - workers0,
+                    grown(database0, of_postgres()),
+                    of_children() - wrk0,
+                ]
             signals = rate * args.batch * args.duration
             used = [per_signal(times, signals) for times in spent]
             if args.shape == "serve":
